@@ -1,0 +1,74 @@
+"""``vcl data prepare`` and ``vcl data info``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from skeleton.datasets import DATASETS
+from skeleton.pipelines import PIPELINES
+from skeleton.prepare import prepare_dataset
+from skeleton.prepared import PreparedDataset
+
+
+def add_data_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    data = subparsers.add_parser("data", help="prepare and inspect datasets")
+    sub = data.add_subparsers(dest="data_command", required=True)
+
+    prep = sub.add_parser("prepare", help="raw captures -> prepared dataset directory")
+    prep.add_argument("--dataset", required=True, choices=sorted(DATASETS))
+    prep.add_argument("--root", type=Path, help="raw data folder or file (not needed for synthetic)")
+    prep.add_argument("--out", type=Path, required=True, help="output directory")
+    prep.add_argument("--protocol", action="append", dest="protocols",
+                      help="protocol to split by (repeatable; default: all of the dataset's)")
+    prep.add_argument("--pipeline", default="vcl-official", choices=sorted(PIPELINES))
+    prep.add_argument("--skip-list", type=Path, help="file of sample names to skip")
+    prep.add_argument("--num-samples", type=int, default=2000, help="synthetic: number of clips")
+    prep.add_argument("--seed", type=int, default=0, help="synthetic: seed")
+    prep.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
+    prep.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
+    prep.add_argument("--quiet", action="store_true", help="no progress bar")
+    prep.set_defaults(func=_prepare)
+
+    info = sub.add_parser("info", help="summary of a prepared dataset")
+    info.add_argument("directory", type=Path)
+    info.add_argument("--json", action="store_true", help="machine-readable output")
+    info.add_argument("--verify", action="store_true", help="recompute the content hash")
+    info.set_defaults(func=_info)
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    manifest = prepare_dataset(
+        args.dataset, args.root, args.out, protocols=args.protocols, pipeline=args.pipeline,
+        skip_list=args.skip_list, num_samples=args.num_samples, seed=args.seed, workers=args.workers,
+        progress=not args.quiet, overwrite=args.overwrite,
+    )
+    counts = manifest["counts"]
+    print(f"prepared {counts['clips']} clips from {counts['inputs']} inputs into {args.out} "
+          f"({manifest['dataset']}, layout {manifest['layout']}, pipeline {manifest['pipeline']['name']} "
+          f"v{manifest['pipeline']['version']}, shape {tuple(manifest['shape'])})")
+    for protocol, parts in manifest["splits"].items():
+        print(f"  {protocol}: train {parts['train']}, test {parts['test']}")
+    if counts["skipped"]:
+        print(f"skipped {counts['skipped']} bad inputs; reasons in {args.out / 'skipped.json'}")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    dataset = PreparedDataset(args.directory)
+    if args.verify:
+        dataset.verify()
+    summary = dataset.summary()
+    if args.json:
+        print(json.dumps(summary, indent=1))
+        return 0
+    for key, value in summary.items():
+        if key == "splits":
+            for protocol, parts in value.items():
+                print(f"split {protocol}: train {parts['train']}, test {parts['test']}")
+        else:
+            print(f"{key}: {value}")
+    if args.verify:
+        print("content hash verified")
+    return 0

@@ -1,0 +1,131 @@
+"""A generic ``.npz`` clip format so users can bring any dataset.
+
+Keys (only ``joints`` is required; arrays are loaded with ``allow_pickle=False``):
+
+==================  ===============  ==========================================================
+key                 shape            meaning
+==================  ===============  ==========================================================
+``joints``          (N, M, T, V, 3)  float coordinates; also accepted: (M, T, V, 3) or (T, V, 3)
+                                     for a single clip
+``lengths``         (N,) int         valid frames per clip (frames past it are padding)
+``labels``          (N,) int         0-based class index, -1 for unlabelled
+``class_names``     (C,) str         class names, index = label
+``layout``          () str           ``ntu`` (default), ``kinect_v1`` or ``msr``
+``names``           (N,) str         sample names (default ``<file stem>_<i>``)
+``subjects``        (N,) int         performer ids
+``views``           (N,) str         camera / view ids
+``setups``          (N,) int         setup ids
+``repetitions``     (N,) int         repetition ids
+``split_<name>``    (N,) str         ``train`` / ``test`` per clip for protocol ``<name>``
+==================  ===============  ==========================================================
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from skeleton.clip import Clip, ClipMeta, check_joints
+from skeleton.errors import ClipFormatError
+from skeleton.layouts import LAYOUTS
+
+PER_CLIP_KEYS = ("lengths", "labels", "names", "subjects", "views", "setups", "repetitions")
+
+
+def _load(path: Path) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
+        raise ClipFormatError(path, f"not a readable .npz file ({err})") from None
+
+
+def read_npz_header(path: str | Path) -> dict[str, Any]:
+    """Layout name, class names and protocol names of an ``.npz`` clip file."""
+    path = Path(path)
+    data = _load(path)
+    layout = str(data["layout"]) if "layout" in data else "ntu"
+    if layout not in LAYOUTS:
+        raise ClipFormatError(path, "unknown layout", field="layout", expected=sorted(LAYOUTS), actual=layout)
+    names = [str(n) for n in data["class_names"]] if "class_names" in data else None
+    protocols = sorted(key[len("split_") :] for key in data if key.startswith("split_"))
+    return {"layout": layout, "class_names": names, "protocols": protocols}
+
+
+def read_npz(path: str | Path) -> list[Clip]:
+    """All clips of an ``.npz`` file; ``meta.extra['splits']`` maps protocol -> train/test."""
+    path = Path(path)
+    data = _load(path)
+    if "joints" not in data:
+        raise ClipFormatError(path, "missing array", field="joints", expected="joints", actual=sorted(data))
+    header = read_npz_header(path)
+    num_joints = LAYOUTS[header["layout"]].num_joints
+    joints = data["joints"]
+    if joints.ndim in (3, 4):
+        joints = joints.reshape((1,) * (5 - joints.ndim) + joints.shape)
+    if joints.ndim != 5:
+        raise ClipFormatError(path, "wrong array shape", field="joints",
+                              expected="(N, M, T, V, 3), (M, T, V, 3) or (T, V, 3)", actual=joints.shape)
+    n = joints.shape[0]
+    for key in [*PER_CLIP_KEYS, *(k for k in data if k.startswith("split_"))]:
+        if key in data and data[key].shape != (n,):
+            raise ClipFormatError(path, "per-clip array has the wrong length", field=key,
+                                  expected=(n,), actual=data[key].shape)
+    class_names = header["class_names"]
+    clips = []
+    for i in range(n):
+        field = f"joints[{i}]"
+        length = int(data["lengths"][i]) if "lengths" in data else joints.shape[2]
+        if not 0 < length <= joints.shape[2]:
+            raise ClipFormatError(path, "bad clip length", field=f"lengths[{i}]",
+                                  expected=f"1..{joints.shape[2]}", actual=length)
+        arr = check_joints(joints[i, :, :length], f"{path} {field}", num_joints, field_name=field)
+        label = int(data["labels"][i]) if "labels" in data else -1
+        if label < -1 or (class_names is not None and label >= len(class_names)):
+            raise ClipFormatError(path, "label out of range", field=f"labels[{i}]",
+                                  expected=f"-1..{len(class_names) - 1 if class_names else 'C-1'}", actual=label)
+        splits = {k[len("split_") :]: str(data[k][i]) for k in data if k.startswith("split_")}
+        bad = {k: v for k, v in splits.items() if v not in ("train", "test")}
+        if bad:
+            key, value = next(iter(bad.items()))
+            raise ClipFormatError(path, "bad split value", field=f"split_{key}[{i}]",
+                                  expected="'train' or 'test'", actual=value)
+        meta = ClipMeta(
+            source=str(path),
+            name=str(data["names"][i]) if "names" in data else f"{path.stem}_{i:06d}",
+            dataset="npz",
+            subject=int(data["subjects"][i]) if "subjects" in data else None,
+            view=str(data["views"][i]) if "views" in data else None,
+            setup=int(data["setups"][i]) if "setups" in data else None,
+            repetition=int(data["repetitions"][i]) if "repetitions" in data else None,
+            frame_range=(0, length),
+            extra={"splits": splits, "index": i},
+        )
+        clips.append(Clip(joints=arr, label=None if label < 0 else label, meta=meta, layout=header["layout"]))
+    return clips
+
+
+def write_npz(path: str | Path, clips: list[Clip], class_names: list[str] | None = None) -> None:
+    """Write clips in this format (padding to the longest clip and the most persons)."""
+    if not clips:
+        raise ClipFormatError(path, "no clips to write")
+    layout = clips[0].layout
+    m = max(c.joints.shape[0] for c in clips)
+    t = max(c.num_frames for c in clips)
+    v = clips[0].joints.shape[2]
+    joints = np.zeros((len(clips), m, t, v, 3), dtype=np.float32)
+    for i, c in enumerate(clips):
+        joints[i, : c.joints.shape[0], : c.num_frames] = c.joints
+    arrays: dict[str, np.ndarray] = {
+        "joints": joints,
+        "lengths": np.array([c.num_frames for c in clips]),
+        "labels": np.array([-1 if c.label is None else c.label for c in clips]),
+        "names": np.array([c.meta.name for c in clips]),
+        "layout": np.array(layout),
+    }
+    if class_names is not None:
+        arrays["class_names"] = np.array(class_names)
+    np.savez(path, **arrays)  # type: ignore[arg-type]

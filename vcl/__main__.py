@@ -1,0 +1,5 @@
+import sys
+
+from vcl.cli import main
+
+sys.exit(main())

@@ -1,0 +1,35 @@
+"""The ``vcl`` command line. Subcommands live beside the code they drive; errors become one line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from skeleton.cli import add_data_commands
+from skeleton.errors import SkeletonError
+from vcl.demo import add_demo_command
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vcl", description="Variational contrastive learning for skeleton "
+                                     "action recognition and motion retrieval")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_data_commands(sub)
+    add_demo_command(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (SkeletonError, OSError) as err:
+        print(f"vcl: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("vcl: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
