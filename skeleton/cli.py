@@ -12,7 +12,7 @@ from skeleton.prepare import prepare_dataset
 from skeleton.prepared import PreparedDataset
 
 
-def add_data_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_data_commands(subparsers: argparse._SubParsersAction) -> None:
     data = subparsers.add_parser("data", help="prepare and inspect datasets")
     sub = data.add_subparsers(dest="data_command", required=True)
 
@@ -20,8 +20,12 @@ def add_data_commands(subparsers: argparse._SubParsersAction) -> None:  # type: 
     prep.add_argument("--dataset", required=True, choices=sorted(DATASETS))
     prep.add_argument("--root", type=Path, help="raw data folder or file (not needed for synthetic)")
     prep.add_argument("--out", type=Path, required=True, help="output directory")
-    prep.add_argument("--protocol", action="append", dest="protocols",
-                      help="protocol to split by (repeatable; default: all of the dataset's)")
+    prep.add_argument(
+        "--protocol",
+        action="append",
+        dest="protocols",
+        help="protocol to split by (repeatable; default: all of the dataset's)",
+    )
     prep.add_argument("--pipeline", default="vcl-official", choices=sorted(PIPELINES))
     prep.add_argument("--skip-list", type=Path, help="file of sample names to skip")
     prep.add_argument("--num-samples", type=int, default=2000, help="synthetic: number of clips")
@@ -40,18 +44,28 @@ def add_data_commands(subparsers: argparse._SubParsersAction) -> None:  # type: 
 
 def _prepare(args: argparse.Namespace) -> int:
     manifest = prepare_dataset(
-        args.dataset, args.root, args.out, protocols=args.protocols, pipeline=args.pipeline,
-        skip_list=args.skip_list, num_samples=args.num_samples, seed=args.seed, workers=args.workers,
-        progress=not args.quiet, overwrite=args.overwrite,
+        args.dataset,
+        args.root,
+        args.out,
+        protocols=args.protocols,
+        pipeline=args.pipeline,
+        skip_list=args.skip_list,
+        num_samples=args.num_samples,
+        seed=args.seed,
+        workers=args.workers,
+        progress=not args.quiet,
+        overwrite=args.overwrite,
     )
     counts = manifest["counts"]
-    print(f"prepared {counts['clips']} clips from {counts['inputs']} inputs into {args.out} "
-          f"({manifest['dataset']}, layout {manifest['layout']}, pipeline {manifest['pipeline']['name']} "
-          f"v{manifest['pipeline']['version']}, shape {tuple(manifest['shape'])})")
+    print(
+        f"prepared {counts['clips']} clips from {counts['inputs']} inputs into {args.out} "
+        f"({manifest['dataset']}, layout {manifest['layout']}, pipeline {manifest['pipeline']['name']} "
+        f"v{manifest['pipeline']['version']}, shape {tuple(manifest['shape'])})"
+    )
     for protocol, parts in manifest["splits"].items():
         print(f"  {protocol}: train {parts['train']}, test {parts['test']}")
     if counts["skipped"]:
-        print(f"skipped {counts['skipped']} bad inputs; reasons in {args.out / 'skipped.json'}")
+        print(f"skipped {counts['skipped']} bad input(s); reasons in {args.out / 'skipped.json'}")
     return 0
 
 

@@ -97,19 +97,28 @@ def check_joints(joints: np.ndarray, source: str, num_joints: int, field_name: s
             source, "wrong joint count", field=field_name, expected=num_joints, actual=arr.shape[2]
         )
     if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ClipFormatError(source, "empty sequence", field=field_name, expected="T >= 1, M >= 1",
-                              actual=f"M={arr.shape[0]}, T={arr.shape[1]}")
+        raise ClipFormatError(
+            source,
+            "empty sequence",
+            field=field_name,
+            expected="T >= 1, M >= 1",
+            actual=f"M={arr.shape[0]}, T={arr.shape[1]}",
+        )
     try:
         arr = arr.astype(np.float64, copy=False)
     except (TypeError, ValueError):
-        raise ClipFormatError(source, "non-numeric coordinates", field=field_name,
-                              expected="numbers", actual=arr.dtype) from None
+        raise ClipFormatError(
+            source, "non-numeric coordinates", field=field_name, expected="numbers", actual=arr.dtype
+        ) from None
     finite = np.isfinite(arr)
     if not finite.all():
         m, t, v, c = (int(i) for i in np.argwhere(~finite)[0])
         raise ClipFormatError(
-            source, f"non-finite coordinate at person {m}, frame {t}, joint {v}, axis {'xyz'[c]}",
-            field=field_name, expected="a finite number", actual=arr[m, t, v, c],
+            source,
+            f"non-finite coordinate at person {m}, frame {t}, joint {v}, axis {'xyz'[c]}",
+            field=field_name,
+            expected="a finite number",
+            actual=arr[m, t, v, c],
         )
     if not arr.any():
         raise ClipFormatError(source, "every coordinate is zero (no skeleton captured)", field=field_name)

@@ -45,7 +45,7 @@ class SourceItem(NamedTuple):
     dataset: str
     path: str
     aux: str | None = None
-    index: int = 0
+    sample: int = 0
 
 
 Splitter = Callable[[ClipMeta], str | None]
@@ -95,10 +95,12 @@ def _from_file(protocol: str) -> Splitter:
 
 
 DATASETS: dict[str, DatasetSpec] = {
-    "ntu60": DatasetSpec("ntu60", "ntu", NTU60_CLASSES,
-                         {"xsub": _ntu_xsub(NTU60_XSUB_TRAIN), "xview": _ntu_xview}),
-    "ntu120": DatasetSpec("ntu120", "ntu", NTU120_CLASSES,
-                          {"xsub": _ntu_xsub(NTU120_XSUB_TRAIN), "xset": _ntu_xset}),
+    "ntu60": DatasetSpec(
+        "ntu60", "ntu", NTU60_CLASSES, {"xsub": _ntu_xsub(NTU60_XSUB_TRAIN), "xview": _ntu_xview}
+    ),
+    "ntu120": DatasetSpec(
+        "ntu120", "ntu", NTU120_CLASSES, {"xsub": _ntu_xsub(NTU120_XSUB_TRAIN), "xset": _ntu_xset}
+    ),
     "pku-mmd": DatasetSpec("pku-mmd", "ntu", PKUMMD_CLASSES, {"xview": _pkummd_xview}),
     "msr-action3d": DatasetSpec("msr-action3d", "msr", MSR_ACTION3D_CLASSES, {"xsub": _odd_subject_train}),
     "utd-mhad": DatasetSpec("utd-mhad", "kinect_v1", UTD_MHAD_CLASSES, {"xsub": _odd_subject_train}),
@@ -146,8 +148,9 @@ def read_pkummd_split(path: Path) -> dict[str, str]:
             if name and part is not None:
                 assignment[name] = part
     if not assignment:
-        raise DatasetError(f"{path}: no sequence names found; expected 'Training videos:' and "
-                           "'Validation videos:' sections")
+        raise DatasetError(
+            f"{path}: no sequence names found; expected 'Training videos:' and 'Validation videos:' sections"
+        )
     return assignment
 
 
@@ -168,10 +171,17 @@ def discover(spec: DatasetSpec, root: Path | None, num_samples: int = 0, seed: i
             items.append(SourceItem(spec.name, str(path)))
         return items
     if spec.name == "pku-mmd":
-        files = [p for p in _files(root, "*.txt") if "label" not in str(p.parent).lower()
-                 and "split" not in str(p.parent).lower() and not p.name.startswith("cross-")]
+        files = [
+            p
+            for p in _files(root, "*.txt")
+            if "label" not in str(p.parent).lower()
+            and "split" not in str(p.parent).lower()
+            and not p.name.startswith("cross-")
+        ]
         labels = {p.name: p for p in _files(root, "*.txt") if "label" in str(p.parent).lower()}
-        return [SourceItem("pku-mmd", str(p), str(labels[p.name]) if p.name in labels else None) for p in files]
+        return [
+            SourceItem("pku-mmd", str(p), str(labels[p.name]) if p.name in labels else None) for p in files
+        ]
     patterns = {"msr-action3d": "*_skeleton3D.txt", "utd-mhad": "*_skeleton.mat", "npz": "*.npz"}
     return [SourceItem(spec.name, str(p)) for p in _files(root, patterns[spec.name])]
 
@@ -189,7 +199,7 @@ def read_item(item: SourceItem) -> list[Clip]:
     if item.dataset == "npz":
         return read_npz(item.path)
     if item.dataset == "synthetic":
-        return [synthetic_clip(item.index, seed=int(item.path.split(":")[1]))]
+        return [synthetic_clip(item.sample, seed=int(item.path.split(":")[1]))]
     raise DatasetError(f"unknown dataset {item.dataset!r}")
 
 
@@ -217,8 +227,9 @@ def _listed(assignment: dict[str, str]) -> Splitter:
     return lambda meta: assignment.get(str(meta.extra.get("sequence")))
 
 
-def dataset_protocols(spec: DatasetSpec, items: list[SourceItem], root: Path | None
-                      ) -> tuple[dict[str, Splitter], dict[str, str]]:
+def dataset_protocols(
+    spec: DatasetSpec, items: list[SourceItem], root: Path | None
+) -> tuple[dict[str, Splitter], dict[str, str]]:
     """The protocols usable here, and those that are not with the reason.
 
     ``npz`` takes its protocols from the ``split_<name>`` arrays of its files. PKU-MMD takes

@@ -41,6 +41,12 @@ from skeleton.readers.ntu import read_skip_list
 Outcome = tuple[str, Any, Any, Any]
 
 
+def _reason(err: SkeletonError, source: str) -> str:
+    """The error message without the source path it starts with (the report lists it apart)."""
+    text = str(err)
+    return text[len(source) :].lstrip(": ") if text.startswith(source) else text
+
+
 def _process(item: SourceItem, pipeline: Pipeline, layout: Layout, skip: frozenset[str]) -> list[Outcome]:
     """Read and preprocess one item: ("ok", joints, label, meta) or ("skipped", source, reason, None)."""
     if Path(item.path).stem in skip:
@@ -48,23 +54,26 @@ def _process(item: SourceItem, pipeline: Pipeline, layout: Layout, skip: frozens
     try:
         clips = read_item(item)
     except SkeletonError as err:
-        return [("skipped", item.path, str(err), None)]
+        return [("skipped", item.path, _reason(err, item.path), None)]
     out: list[Outcome] = []
     for clip in clips:
         if clip.layout != layout.name:
-            out.append(("skipped", clip.meta.source, f"layout {clip.layout!r}, expected {layout.name!r}", None))
+            out.append(
+                ("skipped", clip.meta.source, f"layout {clip.layout!r}, expected {layout.name!r}", None)
+            )
             continue
         try:
             result = pipeline(clip.joints, layout)
         except SkeletonError as err:
-            out.append(("skipped", clip.meta.source, str(err), None))
+            out.append(("skipped", clip.meta.source, _reason(err, clip.meta.source), None))
             continue
         out.append(("ok", result.joints, clip.label, clip.meta.to_json()))
     return out
 
 
-def _run(items: list[SourceItem], work: partial[list[Outcome]], workers: int, progress: bool
-         ) -> Iterator[list[Outcome]]:
+def _run(
+    items: list[SourceItem], work: partial[list[Outcome]], workers: int, progress: bool
+) -> Iterator[list[Outcome]]:
     bar = tqdm(total=len(items), desc="prepare", unit="file", disable=not progress, dynamic_ncols=True)
     if workers <= 1 or len(items) < 2 * workers:
         for item in items:
@@ -120,9 +129,11 @@ def prepare_dataset(
     if protocols:
         unknown = [p for p in protocols if p not in splitters]
         if unknown:
-            raise DatasetError(f"{dataset}: protocol {unknown[0]!r} is not available; available: "
-                               f"{', '.join(splitters) or 'none'}"
-                               + (f" ({'; '.join(f'{k}: {v}' for k, v in unavailable.items())})" if unavailable else ""))
+            raise DatasetError(
+                f"{dataset}: protocol {unknown[0]!r} is not available; available: "
+                f"{', '.join(splitters) or 'none'}"
+                + (f" ({'; '.join(f'{k}: {v}' for k, v in unavailable.items())})" if unavailable else "")
+            )
         splitters = {p: splitters[p] for p in protocols}
     skip = frozenset(read_skip_list(skip_list)) if skip_list else frozenset()
     work = partial(_process, pipeline=proc, layout=layout, skip=skip)
@@ -130,8 +141,23 @@ def prepare_dataset(
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        manifest = _write(tmp, items, work, workers or os.cpu_count() or 1, progress, spec.name, layout, proc,
-                          class_names, splitters, unavailable, root_path, skip_list, num_samples, seed)
+        manifest = _write(
+            tmp,
+            items,
+            work,
+            workers or os.cpu_count() or 1,
+            progress,
+            spec.name,
+            layout,
+            proc,
+            class_names,
+            splitters,
+            unavailable,
+            root_path,
+            skip_list,
+            num_samples,
+            seed,
+        )
         if out.exists():
             shutil.rmtree(out)
         tmp.rename(out)
@@ -141,10 +167,23 @@ def prepare_dataset(
     return manifest
 
 
-def _write(tmp: Path, items: list[SourceItem], work: partial[list[Outcome]], workers: int, progress: bool,
-           dataset: str, layout: Layout, proc: Pipeline, class_names: tuple[str, ...] | None,
-           splitters: dict[str, Any], unavailable: dict[str, str], root: Path | None,
-           skip_list: str | Path | None, num_samples: int, seed: int) -> dict[str, Any]:
+def _write(
+    tmp: Path,
+    items: list[SourceItem],
+    work: partial[list[Outcome]],
+    workers: int,
+    progress: bool,
+    dataset: str,
+    layout: Layout,
+    proc: Pipeline,
+    class_names: tuple[str, ...] | None,
+    splitters: dict[str, Any],
+    unavailable: dict[str, str],
+    root: Path | None,
+    skip_list: str | Path | None,
+    num_samples: int,
+    seed: int,
+) -> dict[str, Any]:
     labels: list[int] = []
     metas: list[dict[str, Any]] = []
     skipped: list[dict[str, str]] = []
@@ -157,8 +196,12 @@ def _write(tmp: Path, items: list[SourceItem], work: partial[list[Outcome]], wor
                     skipped.append({"source": a, "reason": b})
                     continue
                 if class_names is not None and b is not None and not 0 <= b < len(class_names):
-                    skipped.append({"source": meta["source"],
-                                    "reason": f"label {b} outside the {len(class_names)} classes"})
+                    skipped.append(
+                        {
+                            "source": meta["source"],
+                            "reason": f"label {b} outside the {len(class_names)} classes",
+                        }
+                    )
                     continue
                 shape = a.shape
                 raw.write(np.ascontiguousarray(a, dtype="<f4").tobytes())
@@ -173,7 +216,8 @@ def _write(tmp: Path, items: list[SourceItem], work: partial[list[Outcome]], wor
     full_shape = (len(labels), *shape)
     with open(tmp / FILES["joints"], "wb") as fh, open(raw_path, "rb") as raw:
         np.lib.format.write_array_header_1_0(
-            fh, {"descr": "<f4", "fortran_order": False, "shape": full_shape})
+            fh, {"descr": "<f4", "fortran_order": False, "shape": full_shape}
+        )
         shutil.copyfileobj(raw, fh, 1 << 22)
     raw_path.unlink()
     label_arr = np.asarray(labels, dtype=np.int64)
@@ -184,8 +228,9 @@ def _write(tmp: Path, items: list[SourceItem], work: partial[list[Outcome]], wor
     for protocol, assign in splitters.items():
         parts = [assign(meta) for meta in clip_metas]
         for part in ("train", "test"):
-            split_arrays[f"{protocol}_{part}"] = np.array([i for i, p in enumerate(parts) if p == part],
-                                                          dtype=np.int64)
+            split_arrays[f"{protocol}_{part}"] = np.array(
+                [i for i, p in enumerate(parts) if p == part], dtype=np.int64
+            )
         split_counts[protocol] = {part: len(split_arrays[f"{protocol}_{part}"]) for part in ("train", "test")}
         split_counts[protocol]["unassigned"] = sum(p is None for p in parts)
     np.savez(tmp / FILES["splits"], **split_arrays)  # type: ignore[arg-type]
@@ -207,11 +252,18 @@ def _write(tmp: Path, items: list[SourceItem], work: partial[list[Outcome]], wor
         "files": FILES,
         "splits": split_counts,
         "unavailable_protocols": unavailable,
-        "source": {"root": str(root) if root else None, "skip_list": str(skip_list) if skip_list else None,
-                   **({"num_samples": num_samples, "seed": seed} if dataset == "synthetic" else {})},
-        "counts": {"inputs": len(items), "clips": len(labels), "skipped": len(skipped),
-                   "unlabelled": int((label_arr < 0).sum()),
-                   "per_class": [per_class.get(c, 0) for c in range(num_classes)]},
+        "source": {
+            "root": str(root) if root else None,
+            "skip_list": str(skip_list) if skip_list else None,
+            **({"num_samples": num_samples, "seed": seed} if dataset == "synthetic" else {}),
+        },
+        "counts": {
+            "inputs": len(items),
+            "clips": len(labels),
+            "skipped": len(skipped),
+            "unlabelled": int((label_arr < 0).sum()),
+            "per_class": [per_class.get(c, 0) for c in range(num_classes)],
+        },
         "content_sha256": content_hash(tmp),
     }
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")

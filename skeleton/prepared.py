@@ -66,7 +66,9 @@ class PreparedDataset:
         except json.JSONDecodeError as err:
             raise DatasetError(f"{path}: invalid JSON ({err})") from None
         if self.manifest.get("format") != FORMAT:
-            raise DatasetError(f"{path}: field 'format': expected {FORMAT!r}, got {self.manifest.get('format')!r}")
+            raise DatasetError(
+                f"{path}: field 'format': expected {FORMAT!r}, got {self.manifest.get('format')!r}"
+            )
         for key, name in FILES.items():
             if not (self.directory / name).is_file():
                 raise DatasetError(f"{self.directory}: missing {name} ({key})")
@@ -76,8 +78,10 @@ class PreparedDataset:
         arr = np.load(self.directory / FILES["joints"], mmap_mode="r")
         expected = tuple(self.manifest["shape"])
         if arr.shape != expected:
-            raise DatasetError(f"{self.directory / FILES['joints']}: shape {arr.shape} does not match the "
-                               f"manifest's {expected}")
+            raise DatasetError(
+                f"{self.directory / FILES['joints']}: shape {arr.shape} does not match the "
+                f"manifest's {expected}"
+            )
         return arr
 
     @cached_property
@@ -105,8 +109,10 @@ class PreparedDataset:
         if part not in ("train", "test"):
             raise DatasetError(f"split part must be 'train' or 'test', got {part!r}")
         if protocol not in self.manifest["splits"]:
-            raise DatasetError(f"{self.directory}: no protocol {protocol!r}; available: "
-                               f"{', '.join(self.protocols) or 'none'}")
+            raise DatasetError(
+                f"{self.directory}: no protocol {protocol!r}; available: "
+                f"{', '.join(self.protocols) or 'none'}"
+            )
         with np.load(self.directory / FILES["splits"]) as splits:
             return np.asarray(splits[f"{protocol}_{part}"])
 
@@ -114,8 +120,10 @@ class PreparedDataset:
         """Recompute the content hash and compare it with the manifest's."""
         actual = content_hash(self.directory)
         if actual != self.manifest["content_sha256"]:
-            raise DatasetError(f"{self.directory}: content hash mismatch: manifest says "
-                               f"{self.manifest['content_sha256']}, files give {actual}")
+            raise DatasetError(
+                f"{self.directory}: content hash mismatch: manifest says "
+                f"{self.manifest['content_sha256']}, files give {actual}"
+            )
 
     def summary(self) -> dict[str, Any]:
         """The fields ``vcl data info`` prints."""

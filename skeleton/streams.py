@@ -35,6 +35,8 @@ def derive_stream(x: np.ndarray, layout: Layout, stream: str) -> np.ndarray:
     raise ValueError(f"unknown stream {stream!r}; known streams: {', '.join(STREAMS)}")
 
 
-def derive_streams(x: np.ndarray, layout: Layout, streams: tuple[str, ...] = STREAMS) -> dict[str, np.ndarray]:
+def derive_streams(
+    x: np.ndarray, layout: Layout, streams: tuple[str, ...] = STREAMS
+) -> dict[str, np.ndarray]:
     """Every requested stream of joints x (..., C, T, V, M), keyed by stream name."""
     return {name: derive_stream(x, layout, name) for name in streams}

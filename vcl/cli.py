@@ -11,8 +11,10 @@ from vcl.demo import add_demo_command
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vcl", description="Variational contrastive learning for skeleton "
-                                     "action recognition and motion retrieval")
+    parser = argparse.ArgumentParser(
+        prog="vcl",
+        description="Variational contrastive learning for skeleton action recognition and motion retrieval",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     add_data_commands(sub)
     add_demo_command(sub)

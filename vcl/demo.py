@@ -18,7 +18,7 @@ from skeleton.prepare import prepare_dataset
 from skeleton.prepared import PreparedDataset
 
 
-def add_demo_command(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_demo_command(subparsers: argparse._SubParsersAction) -> None:
     demo = subparsers.add_parser("demo", help="run the pipeline on the built-in synthetic dataset")
     demo.add_argument("--out", type=Path, default=Path("runs/demo"))
     demo.add_argument("--num-samples", type=int, default=1200)
@@ -26,8 +26,14 @@ def add_demo_command(subparsers: argparse._SubParsersAction) -> None:  # type: i
     demo.set_defaults(func=run_demo)
 
 
-def ridge_accuracy(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
-                   num_classes: int, alpha: float = 1.0) -> float:
+def ridge_accuracy(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    num_classes: int,
+    alpha: float = 1.0,
+) -> float:
     """Top-1 accuracy of a ridge classifier (one-hot least squares) on flattened features (N, D)."""
     mean, std = x_train.mean(0), x_train.std(0) + 1e-6
     a, b = (x_train - mean) / std, (x_test - mean) / std
@@ -49,11 +55,18 @@ def run_demo(args: argparse.Namespace) -> int:
 
     train, test = dataset.split("xsub", "train"), dataset.split("xsub", "test")
     feats = np.asarray(dataset.joints[:, :, ::2, :, 0]).reshape(len(dataset), -1)
-    acc = ridge_accuracy(feats[train], dataset.labels[train], feats[test], dataset.labels[test],
-                         dataset.manifest["num_classes"])
+    acc = ridge_accuracy(
+        feats[train],
+        dataset.labels[train],
+        feats[test],
+        dataset.labels[test],
+        dataset.manifest["num_classes"],
+    )
     chance = 1 / dataset.manifest["num_classes"]
-    print(f"ridge classifier on raw coordinates, cross-subject: top-1 {acc:.1%} (chance {chance:.1%}); "
-          "a learned encoder should beat this floor")
+    print(
+        f"ridge classifier on raw coordinates, cross-subject: top-1 {acc:.1%} (chance {chance:.1%}); "
+        "a learned encoder should beat this floor"
+    )
     figure = draw_classes(dataset, out / "synthetic_classes.png")
     print(f"one clip per class drawn in {figure}")
     print("next stages (training, export, index, server) join the demo as they land")

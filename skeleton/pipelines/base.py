@@ -28,10 +28,19 @@ class PipelineResult:
 
 
 class Pipeline(Protocol):
-    name: str
-    version: str
-    num_frames: int
-    num_persons: int
+    """What every pipeline offers: a name and version for manifests, its output size, a call."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def num_frames(self) -> int: ...
+
+    @property
+    def num_persons(self) -> int: ...
 
     def __call__(self, joints: np.ndarray, layout: Layout) -> PipelineResult: ...
 
@@ -80,6 +89,6 @@ def rotation_onto(u: np.ndarray, target: np.ndarray, dtype: type = np.float64) -
     if np.abs(axis).sum() < 1e-6 or np.abs(theta) < 1e-6:
         return np.eye(3, dtype=dtype)
     k = axis / np.sqrt(np.dot(axis, axis))
-    kx = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]], dtype=dtype)
+    kx: np.ndarray = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]], dtype=dtype)
     rot = np.cos(theta) * np.eye(3) + np.sin(theta) * kx + (1 - np.cos(theta)) * np.outer(k, k)
     return rot.astype(dtype)

@@ -85,10 +85,18 @@ class SkeletonClrPipeline:
         resized, pos = resize_frames(bodies.transpose(1, 0, 2, 3), self.num_frames)  # (T, M, V, 3)
         out = resized.transpose(3, 0, 2, 1).astype(np.float32)
         source = np.interp(pos, np.arange(len(keep)), keep.astype(np.float64))
-        return PipelineResult(joints=np.ascontiguousarray(out), frame_indices=source, body_slots=slots,
-                              info={"valid_frames": int(len(keep))})
+        return PipelineResult(
+            joints=np.ascontiguousarray(out),
+            frame_indices=source,
+            body_slots=slots,
+            info={"valid_frames": int(len(keep))},
+        )
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "version": self.version, "num_frames": self.num_frames,
-                "num_persons": self.num_persons, "max_bodies": self.max_bodies}
-
+        return {
+            "name": self.name,
+            "version": self.version,
+            "num_frames": self.num_frames,
+            "num_persons": self.num_persons,
+            "max_bodies": self.max_bodies,
+        }

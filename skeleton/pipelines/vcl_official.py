@@ -80,9 +80,15 @@ class VclOfficialPipeline:
         idx = sample_frames(joints.shape[1], self.num_frames)
         x = bodies[:, idx].astype(np.float32)
         out = np.stack([pre_transform_person(person, layout) for person in x])
-        return PipelineResult(joints=np.ascontiguousarray(out.transpose(3, 1, 2, 0)),
-                              frame_indices=idx, body_slots=slots)
+        return PipelineResult(
+            joints=np.ascontiguousarray(out.transpose(3, 1, 2, 0)), frame_indices=idx, body_slots=slots
+        )
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "version": self.version, "num_frames": self.num_frames,
-                "num_persons": self.num_persons, "max_bodies": self.max_bodies}
+        return {
+            "name": self.name,
+            "version": self.version,
+            "num_frames": self.num_frames,
+            "num_persons": self.num_persons,
+            "max_bodies": self.max_bodies,
+        }

@@ -29,31 +29,52 @@ def read_msr_action3d(path: str | Path) -> Clip:
     rows = [line.split() for line in lines]
     for line_no, tokens in enumerate(rows, start=1):
         if len(tokens) != 4:
-            raise ClipFormatError(path, "bad joint line", line=line_no, expected="4 values (x y z confidence)",
-                                  actual=f"{len(tokens)} values")
+            raise ClipFormatError(
+                path,
+                "bad joint line",
+                line=line_no,
+                expected="4 values (x y z confidence)",
+                actual=f"{len(tokens)} values",
+            )
     if not rows:
         raise ClipFormatError(path, "empty sequence", expected="at least one frame", actual="no lines")
     if len(rows) % NUM_JOINTS:
-        raise ClipFormatError(path, "truncated file: line count is not a whole number of frames",
-                              line=len(rows), expected=f"a multiple of {NUM_JOINTS} lines",
-                              actual=f"{len(rows)} lines")
+        raise ClipFormatError(
+            path,
+            "truncated file: line count is not a whole number of frames",
+            line=len(rows),
+            expected=f"a multiple of {NUM_JOINTS} lines",
+            actual=f"{len(rows)} lines",
+        )
     try:
         values = np.array([tokens[:3] for tokens in rows], dtype=np.float64)
     except ValueError:
         line_no = next(i for i, t in enumerate(rows, start=1) if not _numeric(t[:3]))
-        raise ClipFormatError(path, "non-numeric coordinate", line=line_no, expected="x y z as numbers",
-                              actual=" ".join(rows[line_no - 1][:3])) from None
+        raise ClipFormatError(
+            path,
+            "non-numeric coordinate",
+            line=line_no,
+            expected="x y z as numbers",
+            actual=" ".join(rows[line_no - 1][:3]),
+        ) from None
     finite = np.isfinite(values).all(axis=1)
     if not finite.all():
         bad = int(np.argmin(finite))
-        raise ClipFormatError(path, "non-finite coordinate", line=bad + 1, expected="finite x y z",
-                              actual=" ".join(rows[bad][:3]))
+        raise ClipFormatError(
+            path,
+            "non-finite coordinate",
+            line=bad + 1,
+            expected="finite x y z",
+            actual=" ".join(rows[bad][:3]),
+        )
     joints = values.reshape(1, -1, NUM_JOINTS, 3)
     check_joints(joints, str(path), NUM_JOINTS)
     match = _NAME.search(path.stem)
     name = path.stem.replace("_skeleton3D", "")
     meta = ClipMeta(
-        source=str(path), name=name, dataset="msr-action3d",
+        source=str(path),
+        name=name,
+        dataset="msr-action3d",
         subject=int(match.group(2)) if match else None,
         repetition=int(match.group(3)) if match else None,
         frame_range=(0, joints.shape[1]),

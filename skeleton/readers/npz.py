@@ -67,32 +67,49 @@ def read_npz(path: str | Path) -> list[Clip]:
     if joints.ndim in (3, 4):
         joints = joints.reshape((1,) * (5 - joints.ndim) + joints.shape)
     if joints.ndim != 5:
-        raise ClipFormatError(path, "wrong array shape", field="joints",
-                              expected="(N, M, T, V, 3), (M, T, V, 3) or (T, V, 3)", actual=joints.shape)
+        raise ClipFormatError(
+            path,
+            "wrong array shape",
+            field="joints",
+            expected="(N, M, T, V, 3), (M, T, V, 3) or (T, V, 3)",
+            actual=joints.shape,
+        )
     n = joints.shape[0]
     for key in [*PER_CLIP_KEYS, *(k for k in data if k.startswith("split_"))]:
         if key in data and data[key].shape != (n,):
-            raise ClipFormatError(path, "per-clip array has the wrong length", field=key,
-                                  expected=(n,), actual=data[key].shape)
+            raise ClipFormatError(
+                path, "per-clip array has the wrong length", field=key, expected=(n,), actual=data[key].shape
+            )
     class_names = header["class_names"]
     clips = []
     for i in range(n):
         field = f"joints[{i}]"
         length = int(data["lengths"][i]) if "lengths" in data else joints.shape[2]
         if not 0 < length <= joints.shape[2]:
-            raise ClipFormatError(path, "bad clip length", field=f"lengths[{i}]",
-                                  expected=f"1..{joints.shape[2]}", actual=length)
+            raise ClipFormatError(
+                path,
+                "bad clip length",
+                field=f"lengths[{i}]",
+                expected=f"1..{joints.shape[2]}",
+                actual=length,
+            )
         arr = check_joints(joints[i, :, :length], f"{path} {field}", num_joints, field_name=field)
         label = int(data["labels"][i]) if "labels" in data else -1
         if label < -1 or (class_names is not None and label >= len(class_names)):
-            raise ClipFormatError(path, "label out of range", field=f"labels[{i}]",
-                                  expected=f"-1..{len(class_names) - 1 if class_names else 'C-1'}", actual=label)
+            raise ClipFormatError(
+                path,
+                "label out of range",
+                field=f"labels[{i}]",
+                expected=f"-1..{len(class_names) - 1 if class_names else 'C-1'}",
+                actual=label,
+            )
         splits = {k[len("split_") :]: str(data[k][i]) for k in data if k.startswith("split_")}
         bad = {k: v for k, v in splits.items() if v not in ("train", "test")}
         if bad:
             key, value = next(iter(bad.items()))
-            raise ClipFormatError(path, "bad split value", field=f"split_{key}[{i}]",
-                                  expected="'train' or 'test'", actual=value)
+            raise ClipFormatError(
+                path, "bad split value", field=f"split_{key}[{i}]", expected="'train' or 'test'", actual=value
+            )
         meta = ClipMeta(
             source=str(path),
             name=str(data["names"][i]) if "names" in data else f"{path.stem}_{i:06d}",

@@ -34,9 +34,13 @@ def read_pkummd_sequence(path: str | Path) -> np.ndarray:
     numbered = [i + 1 for i, line in enumerate(lines) if line.strip()]
     for line_no, tokens in zip(numbered, rows, strict=True):
         if len(tokens) != ROW_VALUES:
-            raise ClipFormatError(path, "wrong number of values in frame row", line=line_no,
-                                  expected=f"{ROW_VALUES} (2 bodies x 25 joints x xyz)",
-                                  actual=len(tokens))
+            raise ClipFormatError(
+                path,
+                "wrong number of values in frame row",
+                line=line_no,
+                expected=f"{ROW_VALUES} (2 bodies x 25 joints x xyz)",
+                actual=len(tokens),
+            )
     try:
         values = np.array(rows, dtype=np.float64)
     except ValueError:
@@ -45,14 +49,20 @@ def read_pkummd_sequence(path: str | Path) -> np.ndarray:
                 [float(t) for t in tokens]
             except ValueError:
                 bad = next(t for t in tokens if not _is_float(t))
-                raise ClipFormatError(path, "non-numeric value", line=line_no, expected="a number",
-                                      actual=repr(bad)) from None
+                raise ClipFormatError(
+                    path, "non-numeric value", line=line_no, expected="a number", actual=repr(bad)
+                ) from None
         raise
     finite = np.isfinite(values).all(axis=1)
     if not finite.all():
-        bad = int(np.argmin(finite))
-        raise ClipFormatError(path, "non-finite coordinate", line=numbered[bad], expected="finite numbers",
-                              actual=values[bad][~np.isfinite(values[bad])][0])
+        row = int(np.argmin(finite))
+        raise ClipFormatError(
+            path,
+            "non-finite coordinate",
+            line=numbered[row],
+            expected="finite numbers",
+            actual=values[row][~np.isfinite(values[row])][0],
+        )
     joints = values.reshape(len(rows), 2, NUM_JOINTS, 3).transpose(1, 0, 2, 3)
     return check_joints(np.ascontiguousarray(joints), str(path), NUM_JOINTS)
 
@@ -76,12 +86,21 @@ def read_pkummd_labels(path: str | Path) -> list[tuple[int, int, int]]:
         try:
             action, start, end = (int(float(t)) for t in tokens[:3])
         except ValueError:
-            raise ClipFormatError(path, "bad label row", line=line_no,
-                                  expected="action_id,start_frame,end_frame[,confidence]",
-                                  actual=repr(line.strip())) from None
+            raise ClipFormatError(
+                path,
+                "bad label row",
+                line=line_no,
+                expected="action_id,start_frame,end_frame[,confidence]",
+                actual=repr(line.strip()),
+            ) from None
         if len(tokens) < 3 or action < 1 or start < 0 or end <= start:
-            raise ClipFormatError(path, "bad label row", line=line_no,
-                                  expected="action_id >= 1 and 0 <= start < end", actual=repr(line.strip()))
+            raise ClipFormatError(
+                path,
+                "bad label row",
+                line=line_no,
+                expected="action_id >= 1 and 0 <= start < end",
+                actual=repr(line.strip()),
+            )
         segments.append((action, start, end))
     return segments
 
@@ -99,17 +118,35 @@ def read_pkummd(path: str | Path, label_path: str | Path | None = None) -> list[
     num_frames = joints.shape[1]
     view = pkummd_view(path.stem)
     if label_path is None:
-        meta = ClipMeta(source=str(path), name=path.stem, dataset="pku-mmd", view=view,
-                        frame_range=(0, num_frames), extra={"sequence": path.stem})
+        meta = ClipMeta(
+            source=str(path),
+            name=path.stem,
+            dataset="pku-mmd",
+            view=view,
+            frame_range=(0, num_frames),
+            extra={"sequence": path.stem},
+        )
         return [Clip(joints=joints, label=None, meta=meta)]
     clips = []
     for k, (action, start, end) in enumerate(read_pkummd_labels(label_path)):
         stop = min(end, num_frames)
         if start >= num_frames:
-            raise ClipFormatError(label_path, f"segment {k + 1} starts after the sequence ends", line=None,
-                                  field="start_frame", expected=f"< {num_frames}", actual=start)
-        meta = ClipMeta(source=str(path), name=f"{path.stem}_{k:03d}", dataset="pku-mmd", view=view,
-                        frame_range=(start, stop), extra={"sequence": path.stem, "segment": k})
+            raise ClipFormatError(
+                label_path,
+                f"segment {k + 1} starts after the sequence ends",
+                line=None,
+                field="start_frame",
+                expected=f"< {num_frames}",
+                actual=start,
+            )
+        meta = ClipMeta(
+            source=str(path),
+            name=f"{path.stem}_{k:03d}",
+            dataset="pku-mmd",
+            view=view,
+            frame_range=(start, stop),
+            extra={"sequence": path.stem, "segment": k},
+        )
         segment = check_joints(joints[:, start:stop], f"{path} frames {start}..{stop}", NUM_JOINTS)
         clips.append(Clip(joints=segment, label=action - 1, meta=meta))
     return clips

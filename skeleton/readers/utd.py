@@ -33,16 +33,23 @@ def read_utd_mhad(path: str | Path) -> Clip:
     if skel.ndim == 2:
         skel = skel[:, :, None]
     if skel.ndim != 3 or skel.shape[1] != 3 or skel.shape[0] != NUM_JOINTS:
-        raise ClipFormatError(path, "wrong array shape", field=VARIABLE, expected=f"({NUM_JOINTS}, 3, T)",
-                              actual=skel.shape)
+        raise ClipFormatError(
+            path, "wrong array shape", field=VARIABLE, expected=f"({NUM_JOINTS}, 3, T)", actual=skel.shape
+        )
     joints = check_joints(skel.transpose(2, 0, 1)[None], str(path), NUM_JOINTS)
     match = _NAME.search(path.stem)
     name = path.stem.replace("_skeleton", "")
     meta = ClipMeta(
-        source=str(path), name=name, dataset="utd-mhad",
+        source=str(path),
+        name=name,
+        dataset="utd-mhad",
         subject=int(match.group(2)) if match else None,
         repetition=int(match.group(3)) if match else None,
         frame_range=(0, joints.shape[1]),
     )
-    return Clip(joints=np.ascontiguousarray(joints), label=int(match.group(1)) - 1 if match else None,
-                meta=meta, layout="kinect_v1")
+    return Clip(
+        joints=np.ascontiguousarray(joints),
+        label=int(match.group(1)) - 1 if match else None,
+        meta=meta,
+        layout="kinect_v1",
+    )

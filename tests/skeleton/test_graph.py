@@ -21,8 +21,9 @@ def test_ntu_partition_structure() -> None:
 
 
 def test_three_joint_chain_by_hand() -> None:
-    chain = Layout("chain", ("a", "b", "c"), ((0, 1), (1, 2)), center=1, origin=1, spine=(0, 1),
-                   shoulders=(0, 2))
+    chain = Layout(
+        "chain", ("a", "b", "c"), ((0, 1), (1, 2)), center=1, origin=1, spine=(0, 1), shoulders=(0, 2)
+    )
     a = spatial_partition(chain)
     # degrees with self-loops: 2, 3, 2; A[j, i] = 1 / deg(i)
     expected = np.zeros((3, 3, 3))

@@ -29,7 +29,12 @@ def test_real_samples_parse_with_true_frames_and_bodies(ntu_samples: list[Path])
 
 def test_name_fields() -> None:
     assert parse_ntu_name("S018C002P045R001A120") == {
-        "setup": 18, "camera": 2, "subject": 45, "repetition": 1, "action": 120}
+        "setup": 18,
+        "camera": 2,
+        "subject": 45,
+        "repetition": 1,
+        "action": 120,
+    }
     assert parse_ntu_name("clip") is None
 
 
@@ -63,13 +68,20 @@ def _write_lines(tmp_path: Path, lines: list[str]) -> Path:
 
 
 def _valid_lines() -> list[str]:
-    return ["2", "1", "1 0 1 1 1 1 0 0 0 2", "25"] + ["0.1 0.2 0.3" + " 0" * 9] * 25 + [
-        "1", "1 0 1 1 1 1 0 0 0 2", "25"] + ["0.1 0.2 0.4" + " 0" * 9] * 25
+    return (
+        ["2", "1", "1 0 1 1 1 1 0 0 0 2", "25"]
+        + ["0.1 0.2 0.3" + " 0" * 9] * 25
+        + ["1", "1 0 1 1 1 1 0 0 0 2", "25"]
+        + ["0.1 0.2 0.4" + " 0" * 9] * 25
+    )
 
 
 def test_truncated_file_names_the_end(tmp_path: Path) -> None:
     path = _write_lines(tmp_path, _valid_lines()[:40])
-    with pytest.raises(ClipFormatError, match=r"A001.skeleton:40: truncated file: expected joints of frame 2, body 1, got end of file") as err:
+    with pytest.raises(
+        ClipFormatError,
+        match=r"A001.skeleton:40: truncated file: expected joints of frame 2, body 1, got end of file",
+    ) as err:
         read_ntu_skeleton(path)
     assert err.value.line == 40
 
@@ -131,4 +143,6 @@ def test_all_zero_coordinates_are_not_a_clip(tmp_path: Path) -> None:
 
 def test_published_skip_lists() -> None:
     assert len(read_skip_list(shared_path("ntu_lists", "NTU_RGBD_samples_with_missing_skeletons.txt"))) == 302
-    assert len(read_skip_list(shared_path("ntu_lists", "NTU_RGBD120_samples_with_missing_skeletons.txt"))) == 535
+    assert (
+        len(read_skip_list(shared_path("ntu_lists", "NTU_RGBD120_samples_with_missing_skeletons.txt"))) == 535
+    )

@@ -134,7 +134,9 @@ def test_pkummd_bad_rows(tmp_path: Path) -> None:
         read_pkummd_labels(labels)
     path.write_text("1 " * 150 + "\n")
     labels.write_text("3,5,9,1\n")
-    with pytest.raises(ClipFormatError, match=r"segment 1 starts after the sequence ends.*expected < 1, got 5"):
+    with pytest.raises(
+        ClipFormatError, match=r"segment 1 starts after the sequence ends.*expected < 1, got 5"
+    ):
         read_pkummd(path, labels)
 
 
@@ -162,8 +164,12 @@ def test_npz_single_clip_and_splits(tmp_path: Path) -> None:
     np.savez(path, joints=np.ones((5, 20, 3)), layout=np.array("msr"))
     (clip,) = read_npz(path)
     assert clip.joints.shape == (1, 5, 20, 3) and clip.layout == "msr" and clip.label is None
-    np.savez(path, joints=np.ones((2, 1, 5, 25, 3)), split_xsub=np.array(["train", "test"]),
-             subjects=np.array([1, 2]))
+    np.savez(
+        path,
+        joints=np.ones((2, 1, 5, 25, 3)),
+        split_xsub=np.array(["train", "test"]),
+        subjects=np.array([1, 2]),
+    )
     clips = read_npz(path)
     assert [c.meta.extra["splits"] for c in clips] == [{"xsub": "train"}, {"xsub": "test"}]
     assert [c.meta.subject for c in clips] == [1, 2]
@@ -173,15 +179,20 @@ def test_npz_single_clip_and_splits(tmp_path: Path) -> None:
     ("arrays", "pattern"),
     [
         ({"joint": np.ones((1, 1, 5, 25, 3))}, r"missing array \(field 'joints'\)"),
-        ({"joints": np.ones((1, 1, 5, 20, 3))}, r"wrong joint count \(field 'joints\[0\]'\): expected 25, got 20"),
+        (
+            {"joints": np.ones((1, 1, 5, 20, 3))},
+            r"wrong joint count \(field 'joints\[0\]'\): expected 25, got 20",
+        ),
         ({"joints": np.ones((5, 25))}, r"wrong array shape"),
         ({"joints": np.ones((2, 1, 5, 25, 3)), "labels": np.array([0])}, r"wrong length \(field 'labels'\)"),
         ({"joints": np.ones((1, 1, 5, 25, 3)), "lengths": np.array([9])}, r"bad clip length"),
         ({"joints": np.ones((1, 1, 5, 25, 3)), "split_x": np.array(["val"])}, r"bad split value"),
         ({"joints": np.ones((1, 1, 5, 25, 3)), "layout": np.array("coco")}, r"unknown layout"),
         ({"joints": np.zeros((1, 1, 5, 25, 3))}, r"every coordinate is zero"),
-        ({"joints": np.ones((1, 1, 5, 25, 3)), "labels": np.array([4]), "class_names": np.array(["a"])},
-         r"label out of range"),
+        (
+            {"joints": np.ones((1, 1, 5, 25, 3)), "labels": np.array([4]), "class_names": np.array(["a"])},
+            r"label out of range",
+        ),
     ],
 )
 def test_npz_bad_input(tmp_path: Path, arrays: dict[str, np.ndarray], pattern: str) -> None:

@@ -133,8 +133,11 @@ def test_spine_ends_near_z_on_a_real_body(ntu_samples: list[Path]) -> None:
 
 
 def test_rotation_onto_closed_forms() -> None:
-    np.testing.assert_allclose(rotation_onto(np.array([0.0, 1, 0]), np.array([0.0, 0, 1])),
-                               [[1, 0, 0], [0, 0, -1], [0, 1, 0]], atol=1e-12)  # +90 deg about x
+    np.testing.assert_allclose(
+        rotation_onto(np.array([0.0, 1, 0]), np.array([0.0, 0, 1])),
+        np.array([[1.0, 0, 0], [0, 0, -1], [0, 1, 0]]),
+        atol=1e-12,
+    )  # +90 deg about x
     np.testing.assert_array_equal(rotation_onto(np.array([0.0, 0, 2]), np.array([0.0, 0, 1])), np.eye(3))
     np.testing.assert_array_equal(rotation_onto(np.zeros(3), np.array([1.0, 0, 0])), np.eye(3))
     # the official rule: an anti-parallel vector has a zero axis, so it is left alone
@@ -143,7 +146,7 @@ def test_rotation_onto_closed_forms() -> None:
     rot = rotation_onto(u, np.array([0.0, 0, 1]))
     np.testing.assert_allclose(rot @ rot.T, np.eye(3), atol=1e-12)
     assert np.linalg.det(rot) == pytest.approx(1.0)
-    np.testing.assert_allclose(rot @ u, [0, 0, np.linalg.norm(u)], atol=1e-12)
+    np.testing.assert_allclose(rot @ u, np.array([0, 0, np.linalg.norm(u)]), atol=1e-12)
 
 
 @pytest.mark.parametrize("layout", LAYOUTS.values(), ids=list(LAYOUTS))

@@ -1,0 +1,1 @@
+"""Export of trained checkpoints to ONNX and the torch-free ONNX Runtime wrapper."""

@@ -1,0 +1,1 @@
+"""FAISS index of clip embeddings with SQLite metadata and versioned snapshots."""

@@ -1,0 +1,1 @@
+"""FastAPI service: classification with uncertainty, motion search, index rebuilds."""

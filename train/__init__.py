@@ -1,0 +1,1 @@
+"""Training: ST-GCN encoders, VCL and SkeletonCLR pretraining, evaluation protocols (torch)."""
