@@ -12,6 +12,7 @@ import argparse
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +46,7 @@ def plain_ntu_parse(path: Path) -> np.ndarray:
     return np.array(out[0])
 
 
-def timed(fn, repeat: int) -> float:  # type: ignore[no-untyped-def]
+def timed(fn: Callable[[], object], repeat: int) -> float:
     start = time.perf_counter()
     for _ in range(repeat):
         fn()
@@ -61,14 +62,18 @@ def main() -> None:
         for i in range(20):
             clip = synthetic_clip(i)
             path = Path(tmp) / f"S001C001P001R001A{i + 1:03d}.skeleton"
-            frames = [[(1, clip.joints[m, t]) for m in range(2) if clip.joints[m, t].any()]
-                      for t in range(clip.num_frames)]
+            frames = [
+                [(1, clip.joints[m, t]) for m in range(2) if clip.joints[m, t].any()]
+                for t in range(clip.num_frames)
+            ]
             write_ntu_skeleton(path, frames)
             files.append(path)
         ours = timed(lambda: [read_ntu_skeleton(p) for p in files], 5) / len(files)
         plain = timed(lambda: [plain_ntu_parse(p) for p in files], 5) / len(files)
-        print(f"NTU parse   ours {1 / ours:8.1f} files/s   plain {1 / plain:8.1f} files/s   "
-              f"ratio {plain / ours:.2f}x")
+        print(
+            f"NTU parse   ours {1 / ours:8.1f} files/s   plain {1 / plain:8.1f} files/s   "
+            f"ratio {plain / ours:.2f}x"
+        )
 
         root = Path(tmp) / "ntu"
         root.mkdir()
@@ -80,8 +85,10 @@ def main() -> None:
             start = time.perf_counter()
             prepare_dataset("ntu60", root, Path(tmp) / f"out{workers}", workers=workers, progress=False)
             results[workers] = args.files / (time.perf_counter() - start)
-        print(f"prepare     1 worker {results[1]:8.1f} files/s   {cores} workers {results[cores]:8.1f} files/s   "
-              f"ratio {results[cores] / results[1]:.2f}x")
+        print(
+            f"prepare     1 worker {results[1]:8.1f} files/s   {cores} workers {results[cores]:8.1f} files/s "
+            f"ratio {results[cores] / results[1]:.2f}x"
+        )
 
 
 if __name__ == "__main__":
