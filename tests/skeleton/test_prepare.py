@@ -108,15 +108,15 @@ def test_bad_npz_clips_are_skipped_and_listed(tmp_path: Path) -> None:
     bad = good[:1].copy()
     bad[0, 0, 4, 2, 1] = np.inf
     np.savez(root / "bad.npz", joints=bad)
+    np.savez(root / "unnamed.npz", joints=good[:1], labels=np.array([7]))  # no class names of its own
     manifest = prepare_dataset("npz", root, tmp_path / "out", progress=False)
-    assert manifest["num_samples"] == 3 and manifest["counts"]["skipped"] == 1
+    assert manifest["num_samples"] == 3 and manifest["counts"]["skipped"] == 2
     assert manifest["splits"] == {"mine": {"train": 2, "test": 1, "unassigned": 0}}
     assert manifest["class_names"] == ["a", "b"]
-    (entry,) = json.loads((tmp_path / "out" / "skipped.json").read_text())
-    assert (
-        entry["source"].endswith("bad.npz")
-        and "non-finite coordinate at person 0, frame 4, joint 2" in entry["reason"]
-    )
+    entry, unnamed = json.loads((tmp_path / "out" / "skipped.json").read_text())
+    assert entry["source"].endswith("bad.npz")
+    assert "non-finite coordinate at person 0, frame 4, joint 2" in entry["reason"]
+    assert unnamed["source"].endswith("unnamed.npz") and unnamed["reason"] == "label 7 outside the 2 classes"
 
 
 def test_pkummd_segments_and_official_split_files(tmp_path: Path) -> None:

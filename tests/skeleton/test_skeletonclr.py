@@ -88,3 +88,17 @@ def test_every_layout(layout: Layout) -> None:
     result = get_pipeline("skeletonclr")(joints, layout)
     assert result.joints.shape == (3, 50, layout.num_joints, 2) and result.joints.dtype == np.float32
     assert not result.joints[:, :, layout.origin, 0].any()
+
+
+def test_nearest_fill_without_any_present_frame_is_a_no_op() -> None:
+    values = np.arange(4.0)
+    assert nearest_fill(values, np.zeros(4, dtype=bool)).tolist() == [0, 1, 2, 3]
+
+
+def test_unknown_pipeline_lists_the_known_ones() -> None:
+    from skeleton.errors import SkeletonError
+
+    with pytest.raises(
+        SkeletonError, match="unknown pipeline 'pyskl'; known pipelines: vcl-official, skeletonclr"
+    ):
+        get_pipeline("pyskl")
