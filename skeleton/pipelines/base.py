@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
@@ -25,6 +25,27 @@ class PipelineResult:
     frame_indices: np.ndarray
     body_slots: np.ndarray
     info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    """Options every pipeline has; subclasses set the class attributes ``name`` and ``version``.
+
+    Attributes:
+        num_frames: T of the output (50 in SkeletonCLR / VCL).
+        num_persons: M of the output (2).
+        max_bodies: body slots of the raw clip considered (4, as the official code).
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[str]
+    num_frames: int = 50
+    num_persons: int = 2
+    max_bodies: int = 4
+
+    def describe(self) -> dict[str, Any]:
+        """Name, version and options, as recorded in manifests."""
+        return {"name": self.name, "version": self.version, **asdict(self)}
 
 
 class Pipeline(Protocol):

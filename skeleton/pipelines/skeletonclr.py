@@ -13,12 +13,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from skeleton.layouts import Layout
-from skeleton.pipelines.base import PipelineResult, select_bodies
+from skeleton.pipelines.base import PipelineOptions, PipelineResult, select_bodies
 
 
 def nearest_fill(values: np.ndarray, present: np.ndarray) -> np.ndarray:
@@ -60,14 +59,11 @@ def resize_frames(x: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @dataclass(frozen=True)
-class SkeletonClrPipeline:
+class SkeletonClrPipeline(PipelineOptions):
     """SkeletonCLR/AimCLR-style preprocessing (see the module docstring)."""
 
     name = "skeletonclr"
     version = "1.0"
-    num_frames: int = 50
-    num_persons: int = 2
-    max_bodies: int = 4
 
     def __call__(self, joints: np.ndarray, layout: Layout) -> PipelineResult:
         """Raw joints (M_raw, F, V, 3) -> PipelineResult with joints (3, T, V, M) float32."""
@@ -91,12 +87,3 @@ class SkeletonClrPipeline:
             body_slots=slots,
             info={"valid_frames": int(len(keep))},
         )
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "version": self.version,
-            "num_frames": self.num_frames,
-            "num_persons": self.num_persons,
-            "max_bodies": self.max_bodies,
-        }

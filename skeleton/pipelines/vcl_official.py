@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from skeleton.layouts import Layout
-from skeleton.pipelines.base import PipelineResult, rotation_onto, select_bodies
+from skeleton.pipelines.base import PipelineOptions, PipelineResult, rotation_onto, select_bodies
 
 Z_AXIS = np.array([0.0, 0.0, 1.0])
 X_AXIS = np.array([1.0, 0.0, 0.0])
@@ -59,7 +58,7 @@ def pre_transform_person(p: np.ndarray, layout: Layout) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class VclOfficialPipeline:
+class VclOfficialPipeline(PipelineOptions):
     """The official VCL eval-path preprocessing (see the module docstring).
 
     Attributes:
@@ -70,9 +69,6 @@ class VclOfficialPipeline:
 
     name = "vcl-official"
     version = "1.0"
-    num_frames: int = 50
-    num_persons: int = 2
-    max_bodies: int = 4
 
     def __call__(self, joints: np.ndarray, layout: Layout) -> PipelineResult:
         """Raw joints (M_raw, F, V, 3) -> PipelineResult with joints (3, T, V, M) float32."""
@@ -83,12 +79,3 @@ class VclOfficialPipeline:
         return PipelineResult(
             joints=np.ascontiguousarray(out.transpose(3, 1, 2, 0)), frame_indices=idx, body_slots=slots
         )
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "version": self.version,
-            "num_frames": self.num_frames,
-            "num_persons": self.num_persons,
-            "max_bodies": self.max_bodies,
-        }
