@@ -7,6 +7,7 @@ import sys
 
 from skeleton.cli import add_data_commands
 from skeleton.errors import SkeletonError
+from train.cli import add_train_commands
 from vcl.demo import add_demo_command
 
 
@@ -17,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     add_data_commands(sub)
+    add_train_commands(sub)
     add_demo_command(sub)
     return parser
 

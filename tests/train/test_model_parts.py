@@ -1,0 +1,143 @@
+"""ST-GCN shapes, torch streams vs numpy, augmentations, the momentum-contrast wrapper."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from skeleton.graph import spatial_partition
+from skeleton.layouts import LAYOUTS, NTU, Layout
+from skeleton.streams import derive_streams
+from train.augment import mirror_index, shear, temporal_crop
+from train.losses import KeyQueue
+from train.moco import ContrastOptions, MomentumContrast
+from train.model import MultiStreamModel, StreamEncoder
+from train.stgcn import STGCN
+from train.streams import derive_stream
+
+
+@pytest.mark.parametrize("layout", LAYOUTS.values(), ids=list(LAYOUTS))
+def test_stgcn_shapes_for_every_layout(layout: Layout) -> None:
+    model = STGCN(spatial_partition(layout)).eval()
+    x = torch.randn(3, 3, 50, layout.num_joints, 2)
+    assert model(x).shape == (3, 256)
+    assert model.forward_maps(x).shape == (6, 256, 13, layout.num_joints)  # T: 50 -> 25 -> 13
+
+
+def test_stgcn_parameter_layout_matches_the_official_keys() -> None:
+    keys = set(STGCN(spatial_partition(NTU)).state_dict())
+    assert {
+        "A",
+        "data_bn.running_var",
+        "edge_importance.9",
+        "st_gcn_networks.0.gcn.conv.weight",
+        "st_gcn_networks.9.tcn.2.weight",
+        "st_gcn_networks.4.residual.1.running_mean",
+    } <= keys
+    assert not any(k.startswith("st_gcn_networks.0.residual") for k in keys)  # block 0: no residual
+    assert not any(k.startswith("st_gcn_networks.5.residual") for k in keys)  # identity residual
+
+
+def test_zero_person_counts_in_the_person_mean() -> None:
+    model = STGCN(spatial_partition(NTU)).eval()
+    x = torch.randn(1, 3, 50, 25, 2)
+    x[..., 1] = 0
+    alone = model(x[..., :1])
+    assert not torch.allclose(model(x), alone)  # the zero person moves the mean (official behaviour)
+    zero_feature = model(torch.zeros(1, 3, 50, 25, 1))
+    torch.testing.assert_close(model(x), (alone + zero_feature) / 2, rtol=1e-5, atol=1e-6)
+
+
+def test_torch_streams_equal_numpy() -> None:
+    x = np.random.default_rng(0).normal(size=(2, 3, 10, 25, 2)).astype(np.float32)
+    reference = derive_streams(x, NTU)
+    for stream, values in reference.items():
+        ours = derive_stream(torch.from_numpy(x), NTU.parents, stream).numpy()
+        np.testing.assert_array_equal(ours, values)
+    with pytest.raises(ValueError, match="unknown stream"):
+        derive_stream(torch.from_numpy(x), NTU.parents, "velocity")
+
+
+def test_mirror_index() -> None:
+    assert mirror_index(5, 2).tolist() == [2, 1, 0, 1, 2, 3, 4, 3, 2]
+    assert mirror_index(1, 2).tolist() == [0, 0, 0, 0, 0]
+
+
+def test_temporal_crop_is_a_window_of_the_mirrored_clip() -> None:
+    t = 12
+    x = torch.arange(t, dtype=torch.float32).view(1, 1, t, 1, 1).repeat(4, 3, 1, 2, 2)
+    out = temporal_crop(x, padding_ratio=6, generator=torch.Generator().manual_seed(0))
+    padded = mirror_index(t, 2).float()
+    for n in range(4):
+        frames = out[n, 0, :, 0, 0]
+        offsets = [o for o in range(5) if torch.equal(padded[o : o + t], frames)]
+        assert len(offsets) == 1
+    assert len({tuple(out[n, 0, :, 0, 0].tolist()) for n in range(4)}) > 1  # drawn per sample
+
+
+def test_shear_matrix() -> None:
+    x = torch.zeros(2, 3, 1, 1, 1)
+    x[:, 0] = 1.0  # the unit x vector
+    out = shear(x, amplitude=0.5, generator=torch.Generator().manual_seed(0))
+    assert out[:, 0].flatten().tolist() == [1.0, 1.0]  # diagonal stays 1
+    assert (out[:, 1:].abs() <= 0.5).all() and not torch.equal(out[0], out[1])
+    assert torch.equal(shear(torch.zeros(1, 3, 4, 5, 2), 0.5), torch.zeros(1, 3, 4, 5, 2))
+
+
+def _encoders(head: str) -> dict[str, StreamEncoder]:
+    a = torch.as_tensor(spatial_partition(NTU))
+    return {
+        s: StreamEncoder(a, head=head, widths=(8, 8, 16, 16), strides=(1, 1, 2, 1), dropout=0.0)
+        for s in ("joint", "motion")
+    }
+
+
+def test_momentum_update_is_an_ema() -> None:
+    method = MomentumContrast(
+        _encoders("gaussian"), NTU.parents, ContrastOptions(queue_size=8, momentum=0.75)
+    )
+    q = next(method.query.parameters())
+    k = next(method.key.parameters())
+    assert torch.equal(q, k) and not k.requires_grad
+    with torch.no_grad():
+        q.add_(1.0)
+    before = k.clone()
+    method.momentum_update()
+    torch.testing.assert_close(k, 0.75 * before + 0.25 * q.detach())
+
+
+@pytest.mark.parametrize("head", ["gaussian", "projection"])
+def test_contrast_step(head: str) -> None:
+    torch.manual_seed(0)
+    method = MomentumContrast(_encoders(head), NTU.parents, ContrastOptions(queue_size=8))
+    x = torch.randn(4, 3, 12, 25, 2)
+    queues = {s: q for s, q in method.queues.items() if isinstance(q, KeyQueue)}
+    pointer = {s: int(q.pointer) for s, q in queues.items()}
+    results = method(x, x + 0.01 * torch.randn_like(x), kl_weight=0.5)
+    assert set(results) == {"joint", "motion"}
+    for stream, stats in results.items():
+        assert int(queues[stream].pointer) == (pointer[stream] + 4) % 8  # keys enqueued
+        if head == "gaussian":
+            torch.testing.assert_close(stats["loss"], stats["info_nce"] + 0.5 * stats["kl"])
+            assert stats["mean_sigma"] > 0
+        else:
+            assert "kl" not in stats and torch.equal(stats["loss"], stats["info_nce"])
+    sum(r["loss"] for r in results.values()).backward()
+    grads = [p.grad for p in method.query.parameters()]
+    assert all(g is not None for g in grads)
+    assert all(p.grad is None for p in method.key.parameters())
+
+
+def test_multi_stream_fusion_is_the_weighted_sum() -> None:
+    torch.manual_seed(0)
+    encoders = {
+        s: StreamEncoder(torch.as_tensor(spatial_partition(NTU)), head="none")
+        for s in ("motion", "joint", "bone")
+    }
+    classifiers = {s: torch.nn.Linear(256, 5) for s in encoders}
+    model = MultiStreamModel(encoders, NTU.parents, classifiers).eval()
+    assert model.streams == ["joint", "bone", "motion"]
+    out = model(torch.randn(2, 3, 20, 25, 2))
+    fused = 0.6 * out["joint"]["logits"] + 0.6 * out["bone"]["logits"] + 0.4 * out["motion"]["logits"]
+    torch.testing.assert_close(out["fused_logits"], fused)

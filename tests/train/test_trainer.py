@@ -1,0 +1,177 @@
+"""Training runs: exact resume, checkpoints, logs, warnings, and the CLI around them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from skeleton.prepare import prepare_dataset
+from train.checkpoint import load_checkpoint
+from train.config import ConfigError, load_config
+from train.trainer import TrainingError, train
+from vcl.cli import main
+
+TINY = [
+    "model.widths=[8, 8, 16]",
+    "model.strides=[1, 2, 1]",
+    "model.hidden_dim=32",
+    "model.projection_dim=16",
+    "model.latent_dim=8",
+    "optim.batch_size=8",
+    "loss.queue_size=16",
+    "run.deterministic=true",
+    "run.monitor_every=2",
+    "run.checkpoint_every=2",
+    "run.log_every=1",
+    "data.streams=[joint, motion]",
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("data") / "syn"
+    prepare_dataset("synthetic", None, out, num_samples=44, seed=1, progress=False, workers=1)
+    return out
+
+
+def _config(data: Path, out: Path, *extra: str):
+    return load_config(None, [*TINY, f"data.path={data}", f"run.out_dir={out}", *extra])
+
+
+def _weights(run: Path) -> dict[str, torch.Tensor]:
+    state = torch.load(run / "checkpoints" / "last" / "state.pt", weights_only=False)
+    return state["method"]
+
+
+def test_two_plus_two_epochs_equal_four(tiny_data: Path, tmp_path: Path) -> None:
+    train(_config(tiny_data, tmp_path / "straight", "optim.epochs=4"), progress=False)
+    train(_config(tiny_data, tmp_path / "resumed", "optim.epochs=2"), progress=False)
+    train(_config(tiny_data, tmp_path / "resumed", "optim.epochs=4"), resume=True, progress=False)
+    straight, resumed = _weights(tmp_path / "straight"), _weights(tmp_path / "resumed")
+    assert straight.keys() == resumed.keys()
+    for key in straight:
+        assert torch.equal(straight[key], resumed[key]), key  # parameters, BN statistics, queues, pointers
+    epochs = [
+        [
+            json.loads(line)
+            for line in (tmp_path / run / "log.jsonl").read_text().splitlines()
+            if '"kind": "epoch"' in line
+        ]
+        for run in ("straight", "resumed")
+    ]
+    assert [e["loss"] for e in epochs[0]] == [e["loss"] for e in epochs[1]]
+
+
+def test_run_directory_contents(tiny_data: Path, tmp_path: Path) -> None:
+    out = train(_config(tiny_data, tmp_path / "run", "optim.epochs=2"), progress=False)
+    checkpoints = sorted(p.name for p in (out / "checkpoints").iterdir())
+    assert checkpoints == ["best", "epoch_0002", "last"]
+    records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    step = next(r for r in records if r["kind"] == "step")
+    for key in (
+        "loss",
+        "lr",
+        "kl_weight",
+        "clips_per_s",
+        "joint/info_nce",
+        "joint/kl",
+        "joint/mean_sigma",
+        "joint/pos_top1",
+        "motion/loss",
+    ):
+        assert key in step
+    epoch = [r for r in records if r["kind"] == "epoch"][-1]
+    assert 0 <= epoch["knn_top1"] <= 1 and "joint/knn_top1" in epoch
+    assert any((out / "tb").iterdir())
+    model, meta = load_checkpoint(out / "checkpoints" / "best")
+    assert meta["method"] == "vcl" and meta["head"] == "gaussian" and meta["streams"] == ["joint", "motion"]
+    assert load_config(out / "checkpoints" / "last" / "config.yaml").optim.epochs == 2
+    out_mu = model(torch.zeros(1, 3, 50, 25, 2))["joint"]["mu"]
+    assert out_mu.shape == (1, 8)
+
+
+def test_skeletonclr_baseline_has_no_kl(tiny_data: Path, tmp_path: Path) -> None:
+    out = train(
+        _config(tiny_data, tmp_path / "clr", "optim.epochs=1", "model.method=skeletonclr"), progress=False
+    )
+    step = next(
+        r for r in map(json.loads, (out / "log.jsonl").read_text().splitlines()) if r["kind"] == "step"
+    )
+    assert "joint/kl" not in step and step["joint/loss"] == step["joint/info_nce"]
+    _, meta = load_checkpoint(out / "checkpoints" / "last")
+    assert meta["head"] == "projection"
+
+
+def test_collapse_and_blowup_warnings(
+    tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = train(
+        _config(
+            tiny_data, tmp_path / "warn", "optim.epochs=1", "run.sigma_collapse=100.0", "run.kl_blowup=0.0"
+        ),
+        progress=False,
+    )
+    warnings = [
+        json.loads(line)
+        for line in (out / "log.jsonl").read_text().splitlines()
+        if '"kind": "warning"' in line
+    ]
+    messages = " | ".join(w["message"] for w in warnings)
+    assert "mean sigma" in messages and "collapsing" in messages and "KL term is blowing up" in messages
+    assert "warning: joint: mean sigma" in capsys.readouterr().out
+
+
+def test_run_directory_guards(tiny_data: Path, tmp_path: Path) -> None:
+    with pytest.raises(TrainingError, match="nothing to resume"):
+        train(_config(tiny_data, tmp_path / "none", "optim.epochs=1"), resume=True, progress=False)
+    train(_config(tiny_data, tmp_path / "once", "optim.epochs=1"), progress=False)
+    with pytest.raises(TrainingError, match="already holds a run; pass --resume"):
+        train(_config(tiny_data, tmp_path / "once", "optim.epochs=1"), progress=False)
+    with pytest.raises(
+        ConfigError, match=r"optim.lr changed from 0.002 to 0.01 \(only optim.epochs may change\)"
+    ):
+        train(
+            _config(tiny_data, tmp_path / "once", "optim.epochs=2", "optim.lr=0.01"),
+            resume=True,
+            progress=False,
+        )
+
+
+def test_cli_train_and_errors(tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = [
+        "train",
+        "--quiet",
+        "--set",
+        f"data.path={tiny_data}",
+        "--set",
+        f"run.out_dir={tmp_path / 'cli'}",
+        "--set",
+        "optim.epochs=1",
+    ]
+    for item in TINY:
+        args += ["--set", item]
+    assert main(args) == 0
+    assert "trained vcl (joint, motion) for 1 epochs" in capsys.readouterr().out
+    assert main(["train", "--set", "optim.epochs=zero"]) == 2
+    assert "optim.epochs: expected an integer, got 'zero'" in capsys.readouterr().err
+    assert main(["train", "--set", f"data.path={tmp_path / 'nowhere'}"]) == 2
+    assert "not a prepared dataset" in capsys.readouterr().err
+
+
+def test_allocator_tuning_switch(monkeypatch: pytest.MonkeyPatch) -> None:
+    from train.allocator import tune_malloc
+
+    monkeypatch.setenv("VCL_MALLOC_TUNING", "0")
+    assert tune_malloc() is False
+    monkeypatch.setenv("VCL_MALLOC_TUNING", "1")
+    assert tune_malloc() is True  # glibc here; mallopt accepted both settings
+
+
+def test_cuda_requested_without_a_gpu(tiny_data: Path, tmp_path: Path) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    with pytest.raises(TrainingError, match="run.device is 'cuda' but no CUDA device is available"):
+        train(_config(tiny_data, tmp_path / "gpu", "run.device=cuda"), progress=False)

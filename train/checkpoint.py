@@ -1,0 +1,149 @@
+"""Model checkpoints on disk: what ``predict``, ``eval`` and ``export`` load.
+
+A checkpoint is a directory:
+
+- ``model.pt``: ``{"encoders": {stream: state_dict}, "classifiers": {stream: state_dict}}``
+  (loaded with ``weights_only=True``);
+- ``meta.json``: format, method, head, streams, layout, preprocessing pipeline, class names,
+  fusion weights, architecture, dataset hash, epoch and the SHA-256 of ``model.pt``;
+- ``config.yaml``: the resolved training config, when the checkpoint comes from training;
+- ``state.pt``: optimizer, scheduler, queues, RNG states, only in a run's ``last`` checkpoint.
+
+Directories are written under a temporary name and renamed into place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from skeleton.errors import SkeletonError
+from skeleton.graph import spatial_partition
+from skeleton.layouts import get_layout
+from train.model import MultiStreamModel, StreamEncoder
+
+FORMAT = "vcl-checkpoint"
+FORMAT_VERSION = 1
+
+
+class CheckpointError(SkeletonError):
+    """A checkpoint directory is missing, corrupt or does not fit."""
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def build_model(meta: dict[str, Any]) -> MultiStreamModel:
+    """An untrained MultiStreamModel with the architecture a checkpoint's meta describes."""
+    layout = get_layout(meta["layout"])
+    adjacency = torch.as_tensor(spatial_partition(layout))
+    arch = meta["architecture"]
+    encoders = {
+        s: StreamEncoder(
+            adjacency,
+            head=meta["head"],
+            widths=tuple(arch["widths"]),
+            strides=tuple(arch["strides"]),
+            dropout=arch["dropout"],
+            hidden_dim=arch["hidden_dim"],
+            projection_dim=arch["projection_dim"],
+            latent_dim=arch["latent_dim"],
+        )
+        for s in meta["streams"]
+    }
+    classifiers = None
+    if meta.get("num_classes"):
+        classifiers = {s: nn.Linear(arch["widths"][-1], meta["num_classes"]) for s in meta["streams"]}
+    return MultiStreamModel(encoders, layout.parents, classifiers, meta.get("fusion_weights"))
+
+
+def save_checkpoint(
+    directory: str | Path,
+    model: MultiStreamModel,
+    meta: dict[str, Any],
+    config_yaml: str | None = None,
+    state: dict[str, Any] | None = None,
+) -> Path:
+    """Write a checkpoint directory atomically (replacing an existing one)."""
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        weights = {
+            "encoders": {s: model.encoders[s].state_dict() for s in model.streams},
+            "classifiers": {s: c.state_dict() for s, c in model.classifiers.items()},
+        }
+        torch.save(weights, tmp / "model.pt")
+        full_meta = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            **meta,
+            "streams": list(model.streams),
+            "fusion_weights": model.fusion_weights,
+            "weights_sha256": file_sha256(tmp / "model.pt"),
+        }
+        (tmp / "meta.json").write_text(json.dumps(full_meta, indent=1) + "\n")
+        if config_yaml is not None:
+            (tmp / "config.yaml").write_text(config_yaml)
+        if state is not None:
+            torch.save(state, tmp / "state.pt")
+        old = directory.with_name(f".{directory.name}.old")
+        if directory.exists():
+            directory.rename(old)
+        tmp.rename(directory)
+        if old.exists():
+            shutil.rmtree(old)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return directory
+
+
+def read_meta(directory: str | Path) -> dict[str, Any]:
+    directory = Path(directory)
+    path = directory / "meta.json"
+    if not path.is_file():
+        raise CheckpointError(f"{directory}: not a VCL checkpoint (no meta.json)")
+    try:
+        meta: dict[str, Any] = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{path}: invalid JSON ({err})") from None
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: field 'format': expected {FORMAT!r}, got {meta.get('format')!r}")
+    return meta
+
+
+def load_checkpoint(
+    directory: str | Path, device: str | torch.device = "cpu"
+) -> tuple[MultiStreamModel, dict[str, Any]]:
+    """The model (in eval mode) and meta of a checkpoint directory; verifies the weights hash."""
+    directory = Path(directory)
+    meta = read_meta(directory)
+    weights_path = directory / "model.pt"
+    if not weights_path.is_file():
+        raise CheckpointError(f"{directory}: missing model.pt")
+    actual = file_sha256(weights_path)
+    if actual != meta.get("weights_sha256"):
+        raise CheckpointError(
+            f"{weights_path}: SHA-256 {actual[:12]}… does not match meta.json's "
+            f"{str(meta.get('weights_sha256'))[:12]}…"
+        )
+    weights = torch.load(weights_path, map_location="cpu", weights_only=True)
+    model = build_model(meta)
+    for stream in model.streams:
+        model.encoders[stream].load_state_dict(weights["encoders"][stream])
+        if stream in model.classifiers:
+            model.classifiers[stream].load_state_dict(weights["classifiers"][stream])
+    return model.to(device).eval(), meta

@@ -1,0 +1,255 @@
+"""Training configuration: frozen dataclasses loaded from YAML, validated on load.
+
+A YAML file has the sections ``data``, ``model``, ``loss``, ``augment``, ``optim`` and ``run``;
+any field may be left out (defaults are those of the official VCL code) and ``--set
+section.field=value`` overrides one. Unknown keys and wrongly typed values are refused with the
+file and key named. The resolved config is written beside every checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from skeleton.errors import SkeletonError
+from skeleton.streams import STREAMS
+from train.stgcn import STRIDES, WIDTHS
+
+
+class ConfigError(SkeletonError):
+    """A config file or override is invalid."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Prepared dataset (``vcl data prepare`` output) and what to pretrain on.
+
+    ``protocol``/``part`` select the pretraining clips (``protocol: all`` takes every clip);
+    ``monitor_part`` of the same protocol is the held-out split of the kNN monitor ("" = none).
+    """
+
+    path: str = ""
+    protocol: str = "xsub"
+    part: str = "train"
+    monitor_part: str = "test"
+    streams: tuple[str, ...] = STREAMS
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """``method``: ``vcl`` (Gaussian head) or ``skeletonclr`` (deterministic projection).
+
+    ``logvar_bias``: initial bias of the log sigma^2 layer; null keeps PyTorch's default (sigma
+    starts near 1, as the official code). A negative value (e.g. -4, sigma ~0.14) lets short runs
+    learn before the sampling noise drowns the contrast; see docs/training.md.
+    """
+
+    method: str = "vcl"
+    widths: tuple[int, ...] = WIDTHS
+    strides: tuple[int, ...] = STRIDES
+    dropout: float = 0.5
+    hidden_dim: int = 256
+    projection_dim: int = 128
+    latent_dim: int = 64
+    logvar_bias: float | None = None
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """InfoNCE and KL options. The KL weight ramps linearly from 0 to ``kl_weight`` over
+    ``kl_anneal_epochs`` (``kl_schedule: linear``) or stays at ``kl_weight`` (``constant``)."""
+
+    temperature: float = 0.07
+    queue_size: int = 32768
+    momentum: float = 0.999
+    kl_weight: float = 1.0
+    kl_schedule: str = "linear"
+    kl_anneal_epochs: float = 50.0
+    kl_reduction: str = "mean"
+    free_bits: float = 0.0
+    kl_on_key: bool = False
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """SkeletonCLR pretext augmentations, drawn per sample and per view."""
+
+    crop_padding_ratio: int = 6
+    shear: float = 0.5
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """AdamW with a step schedule, as the official VCL code."""
+
+    lr: float = 0.002
+    weight_decay: float = 1e-4
+    batch_size: int = 256
+    epochs: int = 300
+    lr_milestones: tuple[int, ...] = (250,)
+    lr_gamma: float = 0.1
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Where and how to run. ``device``: ``auto`` (CUDA when present), ``cpu`` or ``cuda``."""
+
+    out_dir: str = "runs/train"
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True
+    deterministic: bool = False
+    threads: int = 0
+    checkpoint_every: int = 10
+    monitor_every: int = 10
+    knn_k: int = 20
+    log_every: int = 10
+    sigma_collapse: float = 0.01
+    kl_blowup: float = 10.0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        def plain(value: Any) -> Any:
+            if isinstance(value, tuple | list):
+                return [plain(v) for v in value]
+            return value
+
+        return {
+            name: {k: plain(v) for k, v in section.items()}
+            for name, section in dataclasses.asdict(self).items()
+        }
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+CHOICES = {
+    ("model", "method"): ("vcl", "skeletonclr"),
+    ("loss", "kl_schedule"): ("linear", "constant"),
+    ("loss", "kl_reduction"): ("mean", "sum"),
+    ("run", "device"): ("auto", "cpu", "cuda"),
+    ("data", "part"): ("train", "test"),
+    ("data", "monitor_part"): ("train", "test", ""),
+}
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin is types.UnionType or origin is typing.Union:
+        options = [a for a in typing.get_args(hint) if a is not type(None)]
+        return None if value is None else _coerce(value, options[0], where)
+    if origin is tuple:
+        (inner, _) = typing.get_args(hint)
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return tuple(_coerce(v, inner, f"{where}[{i}]") for i, v in enumerate(value))
+    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if hint is bool and not isinstance(value, bool):
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if hint is int and (not isinstance(value, int) or isinstance(value, bool)):
+        raise ConfigError(f"{where}: expected an integer, got {value!r}")
+    if hint is str and not isinstance(value, str):
+        raise ConfigError(f"{where}: expected a string, got {value!r}")
+    if hint is float and not isinstance(value, float):
+        raise ConfigError(f"{where}: expected a number, got {value!r}")
+    return value
+
+
+def _section(cls: type, values: dict[str, Any], where: str) -> Any:
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {values!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = [k for k in values if k not in names]
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r}; expected one of: {', '.join(names)}")
+    return cls(**{k: _coerce(v, hints[k], f"{where}.{k}") for k, v in values.items()})
+
+
+def config_from_dict(values: dict[str, Any], source: str = "config") -> TrainConfig:
+    """Build and validate a TrainConfig from nested dicts."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{source}: expected a mapping of sections, got {type(values).__name__}")
+    hints = typing.get_type_hints(TrainConfig)
+    names = [f.name for f in dataclasses.fields(TrainConfig)]
+    unknown = [k for k in values if k not in names]
+    if unknown:
+        raise ConfigError(f"{source}: unknown section {unknown[0]!r}; expected one of: {', '.join(names)}")
+    config = TrainConfig(**{k: _section(hints[k], v or {}, f"{source}: {k}") for k, v in values.items()})
+    validate(config, source)
+    return config
+
+
+def validate(config: TrainConfig, source: str) -> None:
+    d = config.to_dict()
+    for (section, key), allowed in CHOICES.items():
+        if d[section][key] not in allowed:
+            raise ConfigError(
+                f"{source}: {section}.{key}: expected one of {list(allowed)}, got {d[section][key]!r}"
+            )
+    bad = [s for s in config.data.streams if s not in STREAMS]
+    if bad or not config.data.streams:
+        raise ConfigError(
+            f"{source}: data.streams: expected a non-empty subset of {list(STREAMS)}, got "
+            f"{list(config.data.streams)}"
+        )
+    positive = {
+        "loss.temperature": config.loss.temperature,
+        "loss.queue_size": config.loss.queue_size,
+        "optim.lr": config.optim.lr,
+        "optim.batch_size": config.optim.batch_size,
+        "optim.epochs": config.optim.epochs,
+        "model.latent_dim": config.model.latent_dim,
+    }
+    for key, value in positive.items():
+        if value <= 0:
+            raise ConfigError(f"{source}: {key}: expected a positive value, got {value}")
+    if not 0 <= config.loss.momentum < 1:
+        raise ConfigError(f"{source}: loss.momentum: expected 0 <= m < 1, got {config.loss.momentum}")
+    if len(config.model.widths) != len(config.model.strides):
+        raise ConfigError(f"{source}: model.widths and model.strides must have the same length")
+
+
+def parse_override(text: str) -> tuple[str, str, Any]:
+    """``section.key=value`` -> (section, key, YAML-parsed value)."""
+    if "=" not in text or "." not in text.split("=", 1)[0]:
+        raise ConfigError(f"--set {text!r}: expected section.key=value, e.g. optim.epochs=10")
+    path, raw = text.split("=", 1)
+    section, key = path.split(".", 1)
+    return section, key, yaml.safe_load(raw)
+
+
+def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
+    """Load a YAML config (None: all defaults) and apply ``section.key=value`` overrides."""
+    values: dict[str, Any] = {}
+    source = str(path) if path else "defaults"
+    if path is not None:
+        try:
+            values = yaml.safe_load(Path(path).read_text()) or {}
+        except OSError as err:
+            raise ConfigError(f"{path}: cannot read config ({err.strerror})") from None
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: invalid YAML ({err})") from None
+    for text in overrides:
+        section, key, value = parse_override(text)
+        if not isinstance(values.get(section, {}), dict):
+            raise ConfigError(f"{source}: {section}: expected a mapping")
+        values.setdefault(section, {})
+        values[section] = {**(values[section] or {}), key: value}
+    return config_from_dict(values, source)

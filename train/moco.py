@@ -1,0 +1,139 @@
+"""The training method: MoCo-style momentum contrast per stream, variational (VCL) or not
+(SkeletonCLR). One small wrapper for both, as in facebookresearch/moco, run on CPU and GPU alike.
+
+Per stream s: the query encoder sees view 1, the momentum (EMA) copy sees view 2; VCL samples
+z = mu + sigma * eps for both, SkeletonCLR uses the projection; both are L2-normalised and scored
+by InfoNCE against the stream's own key queue; VCL adds kl_weight * KL(q || N(0, I)).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from train.heads import reparameterize
+from train.losses import KeyQueue, info_nce, kl_standard_normal
+from train.model import StreamEncoder
+from train.streams import derive_stream
+
+
+@dataclass(frozen=True)
+class ContrastOptions:
+    """Loss options shared by all streams (see ``train.config.LossConfig`` for their meaning)."""
+
+    queue_size: int = 32768
+    momentum: float = 0.999
+    temperature: float = 0.07
+    kl_reduction: str = "mean"
+    free_bits: float = 0.0
+    kl_on_key: bool = False
+
+
+class MomentumContrast(nn.Module):
+    """Query encoders, their momentum copies and key queues, one of each per stream.
+
+    Args:
+        encoders: stream name -> query encoder (``gaussian`` head for VCL, ``projection`` for
+            SkeletonCLR).
+        parents: the layout's bone parents, to derive bone streams from the augmented joints.
+        options: loss options.
+    """
+
+    def __init__(
+        self,
+        encoders: dict[str, StreamEncoder],
+        parents: tuple[int, ...],
+        options: ContrastOptions,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        self.options = options
+        self.parents = tuple(parents)
+        self.query = nn.ModuleDict(encoders)
+        self.key = copy.deepcopy(self.query)
+        for p in self.key.parameters():
+            p.requires_grad_(False)
+        if any(e.head == "none" for e in encoders.values()):
+            raise ValueError("contrastive training needs a 'gaussian' or 'projection' head, not 'none'")
+        dims = {s: e.embedding_dim for s, e in encoders.items()}
+        self.queues = nn.ModuleDict({s: KeyQueue(options.queue_size, d, generator) for s, d in dims.items()})
+
+    @torch.no_grad()
+    def momentum_update(self) -> None:
+        """key <- m * key + (1 - m) * query, parameter by parameter (the EMA)."""
+        m = self.options.momentum
+        for q, k in zip(self.query.parameters(), self.key.parameters(), strict=True):
+            k.mul_(m).add_(q.detach(), alpha=1 - m)
+
+    def _latent(self, out: dict[str, torch.Tensor]) -> torch.Tensor:
+        z = reparameterize(out["mu"], out["logvar"]) if "mu" in out else out["embedding"]
+        return F.normalize(z, dim=1)
+
+    def forward(
+        self, view_q: torch.Tensor, view_k: torch.Tensor, kl_weight: float = 1.0
+    ) -> dict[str, dict[str, torch.Tensor]]:
+        """Losses for two augmented views of the joints, each (N, C, T, V, M).
+
+        Returns per stream: ``loss`` (to minimise), ``info_nce``, ``kl``, ``mean_sigma`` (VCL) and
+        ``pos_top1`` (how often the positive outranks every negative). The momentum update and
+        the queue push happen here too, after the loss is formed.
+        """
+        self.momentum_update()
+        results = {}
+        for stream, encoder in self.query.items():
+            q_out = encoder(derive_stream(view_q, self.parents, stream))
+            with torch.no_grad():
+                k_out = self.key[stream](derive_stream(view_k, self.parents, stream))
+                z_k = self._latent(k_out)
+            z_q = self._latent(q_out)
+            queue: KeyQueue = self.queues[stream]  # type: ignore[assignment]
+            nce, logits = info_nce(z_q, z_k, queue.keys.clone(), self.options.temperature)
+            stats = {"info_nce": nce, "pos_top1": (logits.argmax(dim=1) == 0).float().mean()}
+            loss = nce
+            if "mu" in q_out:
+                kl = kl_standard_normal(
+                    q_out["mu"], q_out["logvar"], self.options.kl_reduction, self.options.free_bits
+                )
+                if self.options.kl_on_key:
+                    kl = kl + kl_standard_normal(
+                        k_out["mu"], k_out["logvar"], self.options.kl_reduction, self.options.free_bits
+                    )
+                loss = loss + kl_weight * kl
+                stats["kl"] = kl
+                stats["mean_sigma"] = torch.exp(0.5 * q_out["logvar"]).mean().detach()
+            stats["loss"] = loss
+            queue.push(z_k)
+            results[stream] = stats
+        return results
+
+    @torch.no_grad()
+    def heldout_info_nce(self, view_q: torch.Tensor, view_k: torch.Tensor, seed: int = 0) -> dict[str, float]:
+        """InfoNCE of held-out clips against each other, with no update and no side effect.
+
+        Query samples of view 1 are scored against the key samples of view 2 of the same clips
+        (the positive on the diagonal, the other clips as negatives), with BatchNorm on batch
+        statistics as in training; the random state, running statistics and queues are left as
+        they were. Comparable across a run (same clips, views and noise), unlike the training
+        loss, whose queue starts with random keys. Views: (N, C, T, V, M).
+        """
+        saved = {k: v.clone() for k, v in self.state_dict().items() if "running_" in k or "num_batches" in k}
+        was_training = self.training
+        self.train()
+        result = {}
+        try:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                for stream, encoder in self.query.items():
+                    z_q = self._latent(encoder(derive_stream(view_q, self.parents, stream)))
+                    z_k = self._latent(self.key[stream](derive_stream(view_k, self.parents, stream)))
+                    logits = z_q @ z_k.t() / self.options.temperature
+                    target = torch.arange(len(z_q), device=z_q.device)
+                    result[stream] = float(F.cross_entropy(logits, target))
+        finally:
+            self.load_state_dict(saved, strict=False)
+            self.train(was_training)
+        return result

@@ -1,0 +1,106 @@
+"""Per-stream encoders and the multi-stream model that predict and export use.
+
+``StreamEncoder`` = ST-GCN backbone + head: ``gaussian`` (VCL: projection 256 -> 256 -> 128, then
+mu and log sigma^2 of the latent), ``projection`` (SkeletonCLR: the deterministic 128-d
+projection) or ``none`` (a bare backbone, e.g. the authors' linear-evaluation checkpoints).
+
+``MultiStreamModel`` holds one encoder per stream in a dict keyed by stream name, optional
+per-stream linear classifiers on the pooled feature, and the fusion weights.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from skeleton.streams import STREAMS
+from train.heads import GaussianHead, ProjectionHead
+from train.stgcn import STGCN, STRIDES, WIDTHS
+from train.streams import derive_stream
+
+HEADS = ("gaussian", "projection", "none")
+DEFAULT_FUSION = {"joint": 0.6, "bone": 0.6, "motion": 0.4}
+
+
+class StreamEncoder(nn.Module):
+    """Joints of one stream (N, C, T, V, M) -> dict of ``feature`` (N, 256) and, per head,
+    ``mu``/``logvar`` (N, latent_dim) or ``embedding`` (N, projection_dim)."""
+
+    def __init__(
+        self,
+        adjacency: torch.Tensor,
+        head: str = "gaussian",
+        widths: tuple[int, ...] = WIDTHS,
+        strides: tuple[int, ...] = STRIDES,
+        dropout: float = 0.5,
+        hidden_dim: int = 256,
+        projection_dim: int = 128,
+        latent_dim: int = 64,
+        logvar_bias: float | None = None,
+    ) -> None:
+        super().__init__()
+        if head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}, got {head!r}")
+        self.head = head
+        self.embedding_dim = {"gaussian": latent_dim, "projection": projection_dim, "none": 0}[head]
+        self.backbone = STGCN(adjacency, widths=widths, strides=strides, dropout=dropout)
+        if head != "none":
+            self.projection = ProjectionHead(self.backbone.feature_dim, hidden_dim, projection_dim)
+        if head == "gaussian":
+            self.gaussian = GaussianHead(projection_dim, latent_dim, logvar_bias)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        out = {"feature": self.backbone(x)}
+        if self.head == "none":
+            return out
+        h = self.projection(out["feature"])
+        if self.head == "gaussian":
+            out["mu"], out["logvar"] = self.gaussian(h)
+        else:
+            out["embedding"] = h
+        return out
+
+
+class MultiStreamModel(nn.Module):
+    """Raw-joint input (N, C, T, V, M) -> per-stream outputs and fused logits.
+
+    Args:
+        encoders: stream name -> encoder; streams are derived from the joints inside.
+        parents: bone parent of every joint (the layout's).
+        classifiers: stream name -> Linear(256, num_classes), or None.
+        fusion_weights: stream name -> weight of its raw logits in the fusion.
+    """
+
+    def __init__(
+        self,
+        encoders: dict[str, StreamEncoder],
+        parents: tuple[int, ...],
+        classifiers: dict[str, nn.Linear] | None = None,
+        fusion_weights: dict[str, float] | None = None,
+    ) -> None:
+        super().__init__()
+        unknown = [s for s in encoders if s not in STREAMS]
+        if unknown:
+            raise ValueError(f"unknown stream {unknown[0]!r}; known streams: {', '.join(STREAMS)}")
+        self.streams = [s for s in STREAMS if s in encoders]
+        self.encoders = nn.ModuleDict({s: encoders[s] for s in self.streams})
+        self.classifiers = nn.ModuleDict(classifiers or {})
+        self.parents = tuple(parents)
+        weights = fusion_weights or DEFAULT_FUSION
+        self.fusion_weights = {s: float(weights.get(s, 0.0)) for s in self.streams}
+
+    def forward(self, joints: torch.Tensor) -> dict[str, dict[str, torch.Tensor] | torch.Tensor]:
+        """Per stream: the encoder outputs plus ``logits`` when classified; ``fused_logits`` =
+        sum of weight * logits in stream order (joint, bone, motion)."""
+        out: dict[str, dict[str, torch.Tensor] | torch.Tensor] = {}
+        fused: torch.Tensor | None = None
+        for stream in self.streams:
+            result = self.encoders[stream](derive_stream(joints, self.parents, stream))
+            if stream in self.classifiers:
+                result["logits"] = self.classifiers[stream](result["feature"])
+                weighted = self.fusion_weights[stream] * result["logits"]
+                fused = weighted if fused is None else fused + weighted
+            out[stream] = result
+        if fused is not None:
+            out["fused_logits"] = fused
+        return out

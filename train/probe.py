@@ -1,0 +1,98 @@
+"""Quick evaluations of frozen encoders: feature extraction, cosine kNN, a linear probe.
+
+Used by the training monitor and by tests; the full protocols (``vcl eval``) build on these.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from train.model import StreamEncoder
+from train.streams import derive_stream
+
+
+@torch.no_grad()
+def extract_features(
+    encoders: dict[str, StreamEncoder] | nn.ModuleDict,
+    joints: np.ndarray | torch.Tensor,
+    parents: tuple[int, ...],
+    batch_size: int = 256,
+    device: str | torch.device = "cpu",
+    key: str = "feature",
+) -> dict[str, torch.Tensor]:
+    """Per-stream outputs (``feature``: (N, 256), or ``mu``) of joints (N, C, T, V, M), eval mode."""
+    out: dict[str, list[torch.Tensor]] = {s: [] for s in encoders}
+    modes = {s: e.training for s, e in encoders.items()}
+    for e in encoders.values():
+        e.eval()
+    try:
+        for start in range(0, len(joints), batch_size):
+            x = torch.as_tensor(np.asarray(joints[start : start + batch_size]), dtype=torch.float32).to(
+                device
+            )
+            for stream, encoder in encoders.items():
+                out[stream].append(encoder(derive_stream(x, parents, stream))[key].float().cpu())
+    finally:
+        for s, e in encoders.items():
+            e.train(modes[s])
+    return {s: torch.cat(v) for s, v in out.items()}
+
+
+def knn_predict(
+    gallery: torch.Tensor,
+    gallery_labels: torch.Tensor,
+    queries: torch.Tensor,
+    k: int = 20,
+    num_classes: int | None = None,
+    temperature: float = 0.1,
+) -> torch.Tensor:
+    """Cosine kNN with similarity-weighted votes (weights exp(sim / temperature)). Returns (Q,) labels."""
+    num_classes = num_classes or int(gallery_labels.max()) + 1
+    sims = F.normalize(queries, dim=1) @ F.normalize(gallery, dim=1).t()  # (Q, G)
+    k = min(k, len(gallery))
+    top, index = sims.topk(k, dim=1)
+    votes = torch.zeros(len(queries), num_classes)
+    votes.scatter_add_(1, gallery_labels[index], torch.exp(top / temperature))
+    return votes.argmax(dim=1)
+
+
+def knn_accuracy(
+    gallery: torch.Tensor,
+    gallery_labels: torch.Tensor,
+    queries: torch.Tensor,
+    query_labels: torch.Tensor,
+    k: int = 20,
+) -> float:
+    num_classes = int(max(gallery_labels.max(), query_labels.max())) + 1
+    predicted = knn_predict(gallery, gallery_labels, queries, k, num_classes)
+    return float((predicted == query_labels).float().mean())
+
+
+def linear_probe_accuracy(
+    train_x: torch.Tensor,
+    train_y: torch.Tensor,
+    test_x: torch.Tensor,
+    test_y: torch.Tensor,
+    epochs: int = 300,
+    lr: float = 0.05,
+    seed: int = 0,
+) -> float:
+    """Top-1 of a softmax classifier trained full-batch (Adam) on standardised frozen features."""
+    generator = torch.Generator().manual_seed(seed)
+    mean, std = train_x.mean(0), train_x.std(0) + 1e-6
+    a, b = (train_x - mean) / std, (test_x - mean) / std
+    num_classes = int(max(train_y.max(), test_y.max())) + 1
+    layer = nn.Linear(a.shape[1], num_classes)
+    with torch.no_grad():
+        layer.weight.normal_(0, 0.01, generator=generator)
+        layer.bias.zero_()
+    optimizer = torch.optim.Adam(layer.parameters(), lr=lr, weight_decay=1e-4)
+    for _ in range(epochs):
+        optimizer.zero_grad()
+        F.cross_entropy(layer(a), train_y).backward()
+        optimizer.step()
+    with torch.no_grad():
+        return float((layer(b).argmax(1) == test_y).float().mean())
