@@ -71,20 +71,20 @@ def knn_accuracy(
     return float((predicted == query_labels).float().mean())
 
 
-def linear_probe_accuracy(
+def linear_probe_logits(
     train_x: torch.Tensor,
     train_y: torch.Tensor,
     test_x: torch.Tensor,
-    test_y: torch.Tensor,
+    num_classes: int,
     epochs: int = 300,
     lr: float = 0.05,
     seed: int = 0,
-) -> float:
-    """Top-1 of a softmax classifier trained full-batch (Adam) on standardised frozen features."""
+) -> torch.Tensor:
+    """Test logits (Q, num_classes) of a softmax classifier trained full-batch (Adam) on standardised
+    frozen features (N, D)."""
     generator = torch.Generator().manual_seed(seed)
     mean, std = train_x.mean(0), train_x.std(0) + 1e-6
     a, b = (train_x - mean) / std, (test_x - mean) / std
-    num_classes = int(max(train_y.max(), test_y.max())) + 1
     layer = nn.Linear(a.shape[1], num_classes)
     with torch.no_grad():
         layer.weight.normal_(0, 0.01, generator=generator)
@@ -95,4 +95,19 @@ def linear_probe_accuracy(
         F.cross_entropy(layer(a), train_y).backward()
         optimizer.step()
     with torch.no_grad():
-        return float((layer(b).argmax(1) == test_y).float().mean())
+        return layer(b)
+
+
+def linear_probe_accuracy(
+    train_x: torch.Tensor,
+    train_y: torch.Tensor,
+    test_x: torch.Tensor,
+    test_y: torch.Tensor,
+    epochs: int = 300,
+    lr: float = 0.05,
+    seed: int = 0,
+) -> float:
+    """Top-1 of ``linear_probe_logits`` on (test_x, test_y)."""
+    num_classes = int(max(train_y.max(), test_y.max())) + 1
+    logits = linear_probe_logits(train_x, train_y, test_x, num_classes, epochs, lr, seed)
+    return float((logits.argmax(1) == test_y).float().mean())
