@@ -39,6 +39,92 @@ def add_train_commands(subparsers: argparse._SubParsersAction) -> None:
     pr.set_defaults(func=_predict)
 
 
+def add_eval_commands(subparsers: argparse._SubParsersAction) -> None:
+    ev = subparsers.add_parser("eval", help="evaluate a checkpoint: linear, knn, semi, finetune")
+    ev.add_argument("protocol", choices=["linear", "knn", "semi", "finetune"])
+    ev.add_argument("--model", type=Path, help="checkpoint directory (not needed with --from-scratch)")
+    ev.add_argument("--data", type=Path, required=True, help="prepared dataset directory")
+    ev.add_argument("--split", default="xsub", help="protocol of the dataset (train part -> test part)")
+    ev.add_argument("--streams", nargs="+", default=[], choices=["joint", "bone", "motion"])
+    ev.add_argument(
+        "--fusion", nargs=3, type=float, default=[0.6, 0.6, 0.4], metavar=("JOINT", "BONE", "MOTION")
+    )
+    ev.add_argument("--seeds", nargs="+", type=int, default=[0])
+    ev.add_argument(
+        "--recipe", choices=["frozen", "official"], default="frozen", help="linear protocol recipe"
+    )
+    ev.add_argument("--epochs", type=int, default=100)
+    ev.add_argument("--lr", type=float, default=0.0, help="0: the protocol's default")
+    ev.add_argument("--batch-size", type=int, default=0, help="0: the protocol's default")
+    ev.add_argument("--milestones", nargs="*", type=int, default=[80])
+    ev.add_argument("--weight-decay", type=float, default=0.0)
+    ev.add_argument("--k", type=int, default=20, help="kNN neighbours")
+    ev.add_argument("--knn-on", choices=["feature", "mu"], default="feature")
+    ev.add_argument("--label-fraction", type=float, default=0.1, help="semi: fraction of labels (0.01, 0.1)")
+    ev.add_argument("--sampling", choices=["proportion", "count"], default="proportion")
+    ev.add_argument("--from-scratch", action="store_true", help="random initialisation (supervised baseline)")
+    ev.add_argument("--no-standardize", action="store_true", help="linear: raw features (SkeletonCLR as is)")
+    ev.add_argument("--threads", type=int, default=0)
+    ev.add_argument("--out", type=Path, help="result JSON (default runs/eval/<protocol>-<time>.json)")
+    ev.add_argument("--quiet", action="store_true")
+    ev.set_defaults(func=_eval)
+
+    rep = subparsers.add_parser("report", help="tables and plots from evaluation results")
+    rep.add_argument("runs", type=Path, nargs="+", help="result JSON files or folders of them")
+    rep.add_argument("--out", type=Path, default=Path("docs/results"))
+    rep.set_defaults(func=_report)
+
+
+def _eval(args: argparse.Namespace) -> int:
+    tune_malloc()
+    import time
+
+    from train.evaluate import EvalConfig, Evaluation, write_result
+
+    config = EvalConfig(
+        protocol=args.protocol,
+        data=str(args.data),
+        model=str(args.model or ""),
+        split=args.split,
+        streams=tuple(args.streams),
+        fusion=tuple(args.fusion),
+        seeds=tuple(args.seeds),
+        recipe=args.recipe,
+        epochs=args.epochs,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        milestones=tuple(args.milestones),
+        weight_decay=args.weight_decay,
+        k=args.k,
+        knn_on=args.knn_on,
+        label_fraction=args.label_fraction,
+        sampling=args.sampling,
+        from_scratch=args.from_scratch,
+        threads=args.threads,
+    )
+    result = Evaluation(config, progress=not args.quiet).run()
+    out = args.out or Path("runs/eval") / f"{args.protocol}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    write_result(result, out)
+    for name, values in result["metrics"]["summary"].items():
+        print(
+            f"{name:7s} top-1 {100 * values['top1_mean']:5.1f} ± {100 * values['top1_std']:.1f}   "
+            f"top-5 {100 * values['top5_mean']:5.1f} ± {100 * values['top5_std']:.1f}"
+        )
+    if "uncertainty" in result:
+        u = result["uncertainty"]
+        print(f"misclassification AUROC: sigma {u['auroc_sigma']:.3f}, softmax {u['auroc_softmax']:.3f}")
+    print(f"result in {out}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from train.report import write_report
+
+    path = write_report(args.runs, args.out)
+    print(f"report in {path}")
+    return 0
+
+
 def _train(args: argparse.Namespace) -> int:
     tune_malloc()
     from train.config import load_config

@@ -41,6 +41,24 @@ def extract_features(
     return {s: torch.cat(v) for s, v in out.items()}
 
 
+def knn_votes(
+    gallery: torch.Tensor,
+    gallery_labels: torch.Tensor,
+    queries: torch.Tensor,
+    k: int = 20,
+    num_classes: int | None = None,
+    temperature: float = 0.1,
+) -> torch.Tensor:
+    """(Q, C) cosine-kNN votes, each neighbour weighted exp(sim / temperature), normalised to sum 1
+    per query (so streams fuse like logits)."""
+    num_classes = num_classes or int(gallery_labels.max()) + 1
+    sims = F.normalize(queries, dim=1) @ F.normalize(gallery, dim=1).t()  # (Q, G)
+    top, index = sims.topk(min(k, len(gallery)), dim=1)
+    votes = torch.zeros(len(queries), num_classes)
+    votes.scatter_add_(1, gallery_labels[index], torch.exp(top / temperature))
+    return votes / votes.sum(dim=1, keepdim=True)
+
+
 def knn_predict(
     gallery: torch.Tensor,
     gallery_labels: torch.Tensor,
@@ -49,14 +67,8 @@ def knn_predict(
     num_classes: int | None = None,
     temperature: float = 0.1,
 ) -> torch.Tensor:
-    """Cosine kNN with similarity-weighted votes (weights exp(sim / temperature)). Returns (Q,) labels."""
-    num_classes = num_classes or int(gallery_labels.max()) + 1
-    sims = F.normalize(queries, dim=1) @ F.normalize(gallery, dim=1).t()  # (Q, G)
-    k = min(k, len(gallery))
-    top, index = sims.topk(k, dim=1)
-    votes = torch.zeros(len(queries), num_classes)
-    votes.scatter_add_(1, gallery_labels[index], torch.exp(top / temperature))
-    return votes.argmax(dim=1)
+    """(Q,) labels by cosine kNN with similarity-weighted votes."""
+    return knn_votes(gallery, gallery_labels, queries, k, num_classes, temperature).argmax(dim=1)
 
 
 def knn_accuracy(

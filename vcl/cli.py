@@ -7,7 +7,7 @@ import sys
 
 from skeleton.cli import add_data_commands
 from skeleton.errors import SkeletonError
-from train.cli import add_train_commands
+from train.cli import add_eval_commands, add_train_commands
 from vcl.demo import add_demo_command
 
 
@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     add_data_commands(sub)
     add_train_commands(sub)
+    add_eval_commands(sub)
     add_demo_command(sub)
     return parser
 
