@@ -46,11 +46,13 @@ def describe(result: dict[str, Any]) -> str:
         return f"linear ({c['recipe']})"
     if result["protocol"] == "knn":
         return f"kNN k={c['k']} ({c['knn_on']})"
+    if result["protocol"] == "ridge":
+        return "ridge on raw coordinates"
     return "finetune" + (" from scratch" if c["from_scratch"] else "")
 
 
 def _cell(summary: dict[str, Any], name: str, metric: str = "top1") -> str:
-    if name not in summary:
+    if name not in summary or f"{metric}_mean" not in summary[name]:
         return "–"
     mean, std = 100 * summary[name][f"{metric}_mean"], 100 * summary[name][f"{metric}_std"]
     return f"{mean:.1f} ± {std:.1f}" if std > 0 else f"{mean:.1f}"
