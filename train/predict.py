@@ -1,4 +1,8 @@
-"""``vcl predict``: raw clip files -> the model's preprocessing -> streams -> fused logits."""
+"""``vcl predict``: raw clip files -> the model's preprocessing -> streams -> fused logits.
+
+Works with a training checkpoint directory (PyTorch) and with an exported model directory
+(ONNX Runtime, no torch); both give the same output structure.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from skeleton.clip import Clip
 from skeleton.errors import SkeletonError
 from skeleton.layouts import get_layout
 from skeleton.pipelines import get_pipeline
 from skeleton.readers.auto import read_clips
-from train.checkpoint import load_checkpoint
 
 
 def preprocess(clips: list[Clip], meta: dict[str, Any]) -> np.ndarray:
-    """Clips -> (N, 3, T, V, M) float32 with the checkpoint's own pipeline and layout."""
+    """Clips -> (N, 3, T, V, M) float32 with the model's own pipeline and layout."""
     layout = get_layout(meta["layout"])
     options = {k: v for k, v in meta["pipeline"].items() if k not in ("name", "version")}
     pipeline = get_pipeline(meta["pipeline"]["name"], **options)
@@ -31,41 +33,78 @@ def preprocess(clips: list[Clip], meta: dict[str, Any]) -> np.ndarray:
     return np.stack(out)
 
 
-def predict_files(
-    model_dir: str | Path, files: list[Path], top: int = 5, batch_size: int = 64
-) -> list[dict[str, Any]]:
+def _softmax(x: np.ndarray) -> np.ndarray:
+    z = np.exp(x - x.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
+
+
+def _run_onnx(model_dir: Path, joints: np.ndarray) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    from export.runtime import OnnxModel
+
+    model = OnnxModel(model_dir)
+    return model.manifest, model.run(joints)
+
+
+def _run_checkpoint(model_dir: Path, joints: np.ndarray, meta: dict[str, Any]) -> dict[str, np.ndarray]:
+    import torch
+
+    from train.checkpoint import load_checkpoint
+
+    model, _ = load_checkpoint(model_dir)
+    outputs: dict[str, list[np.ndarray]] = {}
+    with torch.no_grad():
+        for start in range(0, len(joints), 64):
+            out = model(torch.from_numpy(joints[start : start + 64]))
+            for s in model.streams:
+                stream_out = out[s]
+                assert isinstance(stream_out, dict)
+                outputs.setdefault(f"{s}_logits", []).append(stream_out["logits"].numpy())
+                outputs.setdefault(f"{s}_feature", []).append(stream_out["feature"].numpy())
+            fused = out["fused_logits"]
+            assert isinstance(fused, torch.Tensor)
+            outputs.setdefault("fused_logits", []).append(fused.numpy())
+    return {k: np.concatenate(v) for k, v in outputs.items()}
+
+
+def predict_files(model_dir: str | Path, files: list[Path], top: int = 5) -> list[dict[str, Any]]:
     """Per clip: label, class index, top-k with softmax probabilities, per-stream logits and features."""
-    model, meta = load_checkpoint(model_dir)
+    model_dir = Path(model_dir)
+    onnx = (model_dir / "manifest.json").is_file()
+    if onnx:
+        from export.runtime import read_manifest
+
+        meta = read_manifest(model_dir)
+    else:
+        from train.checkpoint import read_meta
+
+        meta = read_meta(model_dir)
     if not meta.get("num_classes"):
         raise SkeletonError(
-            f"{model_dir}: this checkpoint has no classifier (pretraining only); train a linear probe first"
+            f"{model_dir}: this model has no classifier (pretraining only); train a linear probe first"
         )
     clips = [clip for path in files for clip in read_clips(path)]
     joints = preprocess(clips, meta)
+    outputs = _run_onnx(model_dir, joints)[1] if onnx else _run_checkpoint(model_dir, joints, meta)
     names = meta["class_names"]
+    streams = [s for s in meta["streams"]]
+    probs = _softmax(outputs["fused_logits"])
     results = []
-    with torch.no_grad():
-        for start in range(0, len(clips), batch_size):
-            out = model(torch.from_numpy(joints[start : start + batch_size]))
-            fused = out["fused_logits"]
-            assert isinstance(fused, torch.Tensor)
-            probs = torch.softmax(fused, dim=1)
-            for i, clip in enumerate(clips[start : start + batch_size]):
-                p, idx = probs[i].topk(min(top, probs.shape[1]))
-                best = int(idx[0])
-                results.append(
-                    {
-                        "file": clip.meta.source,
-                        "name": clip.meta.name,
-                        "label": names[best],
-                        "class_index": best,
-                        "top": [
-                            {"class_index": int(c), "label": names[int(c)], "probability": float(q)}
-                            for q, c in zip(p, idx, strict=True)
-                        ],
-                        "stream_logits": {s: out[s]["logits"][i].tolist() for s in model.streams},
-                        "stream_features": {s: out[s]["feature"][i].tolist() for s in model.streams},
-                        "fused_logits": fused[i].tolist(),
-                    }
-                )
+    for i, clip in enumerate(clips):
+        order = np.argsort(-probs[i], kind="stable")[: min(top, probs.shape[1])]
+        best = int(order[0])
+        results.append(
+            {
+                "file": clip.meta.source,
+                "name": clip.meta.name,
+                "label": names[best],
+                "class_index": best,
+                "top": [
+                    {"class_index": int(c), "label": names[int(c)], "probability": float(probs[i, c])}
+                    for c in order
+                ],
+                "stream_logits": {s: outputs[f"{s}_logits"][i].tolist() for s in streams},
+                "stream_features": {s: outputs[f"{s}_feature"][i].tolist() for s in streams},
+                "fused_logits": outputs["fused_logits"][i].tolist(),
+            }
+        )
     return results

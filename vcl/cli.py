@@ -7,7 +7,7 @@ import sys
 
 from skeleton.cli import add_data_commands
 from skeleton.errors import SkeletonError
-from train.cli import add_eval_commands, add_train_commands
+from train.cli import add_eval_commands, add_export_commands, add_train_commands
 from vcl.demo import add_demo_command
 
 
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_commands(sub)
     add_train_commands(sub)
     add_eval_commands(sub)
+    add_export_commands(sub)
     add_demo_command(sub)
     return parser
 

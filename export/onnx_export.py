@@ -1,0 +1,253 @@
+"""``vcl export``: checkpoint -> ``model.onnx`` + ``manifest.json`` (+ fp16 / int8 variants).
+
+The graph comes from the torch.export-based exporter (``torch.onnx.export(..., dynamo=True)``)
+with a dynamic batch axis, opset 18. Before anything is written in place, ONNX Runtime is checked
+against PyTorch (eval mode) at batch sizes 1, 2, 7 and the maximum on fixture clips: the largest
+absolute error of every output, identical argmax of every logit output, identical top-10
+neighbours of every fixture clip among the others by the retrieval embedding (a swap between
+clips whose similarities tie within 1e-5 is tolerated and recorded). A failure raises
+``ExportError`` and leaves no manifest. The parity record goes into the manifest.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from export.graph import ExportGraph
+from export.runtime import MANIFEST_FORMAT, OnnxModel, sha256_file
+from skeleton.errors import SkeletonError
+from skeleton.layouts import get_layout
+from skeleton.pipelines import get_pipeline
+from skeleton.prepared import PreparedDataset
+from train.checkpoint import file_sha256, load_checkpoint
+
+OPSET = 18
+PARITY_BATCHES = (1, 2, 7)
+
+
+class ExportError(SkeletonError):
+    """Export failed (parity or conversion); nothing was written in place."""
+
+
+def fixture_joints(meta: dict[str, Any], count: int, fixture: Path | None = None) -> tuple[np.ndarray, str]:
+    """(count, 3, T, V, M) float32 clips to check parity on, and where they come from."""
+    pipeline = meta["pipeline"]
+    layout = get_layout(meta["layout"])
+    source = fixture or (Path(meta["dataset"]["path"]) if meta.get("dataset", {}).get("path") else None)
+    if source is not None and (source / "manifest.json").is_file():
+        data = PreparedDataset(source)
+        if data.manifest["layout"] == layout.name and data.joints.shape[2] == pipeline["num_frames"]:
+            index = np.arange(count) % len(data)
+            return np.asarray(data.joints[index], dtype=np.float32), f"prepared dataset {source}"
+    if layout.name == "ntu":
+        from skeleton.readers.synthetic import synthetic_clip
+
+        options = {k: v for k, v in pipeline.items() if k not in ("name", "version")}
+        run = get_pipeline(pipeline["name"], **options)
+        clips = [run(synthetic_clip(i, seed=123).joints, layout).joints for i in range(count)]
+        return np.stack(clips).astype(np.float32), "synthetic clips through the model's pipeline"
+    rng = np.random.default_rng(0)
+    shape = (count, 3, pipeline["num_frames"], layout.num_joints, pipeline["num_persons"])
+    walk = np.cumsum(rng.normal(0, 0.01, shape), axis=2) + rng.normal(0, 0.3, shape[:2] + (1,) + shape[3:])
+    return walk.astype(np.float32), "smooth random walks"
+
+
+def _neighbours(embedding: np.ndarray, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k neighbour sets (sorted ids) of every clip among the others, and the similarities."""
+    sims = embedding @ embedding.T
+    np.fill_diagonal(sims, -np.inf)
+    return np.sort(np.argsort(-sims, axis=1, kind="stable")[:, :k], axis=1), sims
+
+
+def same_neighbours(
+    ours: np.ndarray, reference: np.ndarray, k: int = 10, tie: float = 1e-5
+) -> tuple[bool, bool]:
+    """(identical, identical up to ties): a swap only counts when both clips' reference similarities
+    to the query differ from the k-th by more than ``tie``."""
+    got, _ = _neighbours(ours, k)
+    want, sims = _neighbours(reference, k)
+    identical = bool((got == want).all())
+    equivalent = True
+    for q in np.flatnonzero((got != want).any(axis=1)):
+        kth = np.sort(sims[q])[::-1][k - 1]
+        swapped = np.setxor1d(got[q], want[q])
+        equivalent &= bool((np.abs(sims[q, swapped] - kth) <= tie).all())
+    return identical, equivalent
+
+
+def check_parity(
+    graph: ExportGraph, runtime: OnnxModel, joints: np.ndarray, batches: tuple[int, ...], tolerance: float
+) -> dict[str, Any]:
+    """Compare ONNX Runtime with PyTorch; returns the record (``passed`` says whether it holds)."""
+    names = graph.output_names
+    record: dict[str, Any] = {"tolerance": tolerance, "batches": {}, "passed": True}
+    for b in batches:
+        x = joints[np.arange(b) % len(joints)]
+        with torch.no_grad():
+            expected = [t.numpy() for t in graph(torch.from_numpy(x))]
+        got = runtime.run(x)
+        errors = {n: float(np.abs(got[n] - e).max()) for n, e in zip(names, expected, strict=True)}
+        argmax = {
+            n: bool((got[n].argmax(1) == e.argmax(1)).all())
+            for n, e in zip(names, expected, strict=True)
+            if n.endswith("logits")
+        }
+        ok = all(v <= tolerance for v in errors.values()) and all(argmax.values())
+        record["batches"][str(b)] = {"max_abs_error": errors, "argmax_identical": argmax, "passed": ok}
+        record["passed"] &= ok
+    with torch.no_grad():
+        reference = graph(torch.from_numpy(joints))[names.index("embedding")].numpy()
+    identical, equivalent = same_neighbours(runtime.run(joints)["embedding"], reference)
+    record["top10_neighbours_identical"] = identical
+    record["top10_neighbours_identical_up_to_ties"] = equivalent
+    record["gallery_size"] = len(joints)
+    record["passed"] &= equivalent
+    return record
+
+
+def _variant(fp32_path: Path, precision: str, out: Path) -> Path:
+    if precision == "fp16":
+        import onnx
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+
+        model = convert_float_to_float16(onnx.load(str(fp32_path)), keep_io_types=True)
+        path = out / "model.fp16.onnx"
+        onnx.save(model, str(path))
+        return path
+    if precision == "int8":
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        path = out / "model.int8.onnx"
+        quantize_dynamic(str(fp32_path), str(path), weight_type=QuantType.QInt8)
+        return path
+    raise ExportError(f"unknown precision {precision!r}; choose fp16 or int8")
+
+
+def _delta(reference: dict[str, np.ndarray], other: dict[str, np.ndarray]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "max_abs_error": {n: float(np.abs(other[n] - reference[n]).max()) for n in reference}
+    }
+    if "fused_logits" in reference:
+        out["fused_argmax_agreement"] = float(
+            (other["fused_logits"].argmax(1) == reference["fused_logits"].argmax(1)).mean()
+        )
+    a, b = reference["embedding"], other["embedding"]
+    cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)
+    out["embedding_min_cosine"] = float(cos.min())
+    return out
+
+
+def export_checkpoint(
+    checkpoint: str | Path,
+    out: str | Path,
+    precisions: tuple[str, ...] = (),
+    max_batch: int = 64,
+    fixture: Path | None = None,
+    tolerance: float = 1e-4,
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """Export, check, write; returns the manifest."""
+    checkpoint, out = Path(checkpoint), Path(out)
+    if out.exists() and not overwrite:
+        raise ExportError(f"{out}: already exists; choose another --out or pass --overwrite")
+    model, meta = load_checkpoint(checkpoint)
+    graph = ExportGraph(model).eval()
+    layout = get_layout(meta["layout"])
+    t, m = meta["pipeline"]["num_frames"], meta["pipeline"]["num_persons"]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        example = torch.zeros(2, 3, t, layout.num_joints, m)
+        batch = torch.export.Dim("batch", min=1, max=4096)
+        try:
+            torch.onnx.export(
+                graph,
+                (example,),
+                str(tmp / "model.onnx"),
+                dynamo=True,
+                input_names=["joints"],
+                output_names=graph.output_names,
+                dynamic_shapes={"joints": {0: batch}},
+                opset_version=OPSET,
+                verbose=False,
+                external_data=False,
+            )
+        except Exception as err:  # the exporter raises many kinds
+            raise ExportError(f"{checkpoint}: ONNX export failed: {type(err).__name__}: {err}") from None
+        outputs = {}
+        with torch.no_grad():
+            for name, value in zip(graph.output_names, graph(example), strict=True):
+                outputs[name] = {"shape": ["N", *value.shape[1:]], "dtype": "float32"}
+        manifest: dict[str, Any] = {
+            "format": MANIFEST_FORMAT,
+            "format_version": 1,
+            "model_file": "model.onnx",
+            "model_sha256": sha256_file(tmp / "model.onnx"),
+            "opset": OPSET,
+            "input": {
+                "name": "joints",
+                "shape": ["N", 3, t, layout.num_joints, m],
+                "dtype": "float32",
+                "axes": ["N", "C", "T", "V", "M"],
+            },
+            "outputs": graph.output_names,
+            "output_specs": outputs,
+            "layout": layout.name,
+            "joint_names": list(layout.joints),
+            "pipeline": meta["pipeline"],
+            "streams": graph.streams,
+            "fusion_weights": model.fusion_weights,
+            "class_names": meta.get("class_names") if graph.classified else None,
+            "num_classes": meta.get("num_classes") if graph.classified else None,
+            "has_gaussian_head": graph.gaussian,
+            "embedding_dim": outputs["embedding"]["shape"][1],
+            "method": meta["method"],
+            "source_checkpoint": {
+                "path": str(checkpoint),
+                "weights_sha256": file_sha256(checkpoint / "model.pt"),
+            },
+            "training_config": (checkpoint / "config.yaml").read_text()
+            if (checkpoint / "config.yaml").is_file()
+            else None,
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+        joints, source = fixture_joints(meta, max(max_batch, 32), fixture)
+        runtime = OnnxModel(tmp)
+        parity = check_parity(graph, runtime, joints, (*PARITY_BATCHES, max_batch), tolerance)
+        parity["fixture"] = source
+        parity["providers"] = runtime.providers
+        if not parity["passed"]:
+            (tmp / "manifest.json").unlink()
+            worst = max(
+                (e for b in parity["batches"].values() for e in b["max_abs_error"].items()),
+                key=lambda kv: kv[1],
+            )
+            raise ExportError(
+                f"{checkpoint}: ONNX Runtime does not match PyTorch: worst output {worst[0]} off by "
+                f"{worst[1]:.2e} (tolerance {tolerance}); neighbours identical: "
+                f"{parity['top10_neighbours_identical']}"
+            )
+        manifest["parity"] = parity
+        reference = runtime.run(joints)
+        manifest["variants"] = {}
+        for precision in precisions:
+            path = _variant(tmp / "model.onnx", precision, tmp)
+            manifest["variants"][precision] = {"file": path.name, "sha256": sha256_file(path)}
+            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+            delta = _delta(reference, OnnxModel(tmp, precision=precision).run(joints))
+            manifest["variants"][precision]["accuracy_delta_vs_fp32"] = delta
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return manifest

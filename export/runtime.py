@@ -1,0 +1,135 @@
+"""Run an exported model with ONNX Runtime — no torch import, for the server and the index.
+
+``OnnxModel(model_dir)`` reads ``manifest.json``, checks the SHA-256 of ``model.onnx`` (and of the
+variant file asked for), opens a session asking for CUDA then CPU (or only CUDA with
+``require_gpu``), and exposes the providers actually in use. ``run(joints)`` validates the input
+against the manifest (shape, dtype, finiteness) and returns every output by name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from skeleton.errors import SkeletonError
+
+MANIFEST_FORMAT = "vcl-onnx-model"
+
+
+class RuntimeModelError(SkeletonError):
+    """An exported model directory is missing, corrupt, or given input it cannot take."""
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_manifest(model_dir: str | Path) -> dict[str, Any]:
+    model_dir = Path(model_dir)
+    path = model_dir / "manifest.json"
+    if not path.is_file():
+        raise RuntimeModelError(f"{model_dir}: not an exported model (no manifest.json)")
+    try:
+        manifest: dict[str, Any] = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise RuntimeModelError(f"{path}: invalid JSON ({err})") from None
+    if manifest.get("format") != MANIFEST_FORMAT:
+        raise RuntimeModelError(
+            f"{path}: field 'format': expected {MANIFEST_FORMAT!r}, got {manifest.get('format')!r}"
+        )
+    return manifest
+
+
+class OnnxModel:
+    """An exported model ready to run.
+
+    Args:
+        model_dir: directory written by ``vcl export``.
+        precision: ``fp32`` (``model.onnx``) or a variant listed in the manifest (``fp16``, ``int8``).
+        require_gpu: fail instead of falling back to the CPU when CUDA is not usable.
+        threads: intra-op threads for the CPU provider (0 = ONNX Runtime's default).
+    """
+
+    def __init__(
+        self, model_dir: str | Path, precision: str = "fp32", require_gpu: bool = False, threads: int = 0
+    ) -> None:
+        import onnxruntime as ort
+
+        self.model_dir = Path(model_dir)
+        self.manifest = read_manifest(self.model_dir)
+        files = {
+            "fp32": {"file": self.manifest["model_file"], "sha256": self.manifest["model_sha256"]},
+            **self.manifest.get("variants", {}),
+        }
+        if precision not in files:
+            raise RuntimeModelError(
+                f"{self.model_dir}: no {precision!r} model; available: {', '.join(files)}"
+            )
+        path = self.model_dir / files[precision]["file"]
+        if not path.is_file():
+            raise RuntimeModelError(f"{self.model_dir}: missing {path.name}")
+        actual = sha256_file(path)
+        if actual != files[precision]["sha256"]:
+            raise RuntimeModelError(
+                f"{path}: SHA-256 {actual[:12]}… does not match the manifest's "
+                f"{files[precision]['sha256'][:12]}… (file changed or corrupt)"
+            )
+        available = ort.get_available_providers()
+        wanted = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        if require_gpu:
+            if "CUDAExecutionProvider" not in available:
+                raise RuntimeModelError(
+                    f"require_gpu: CUDAExecutionProvider is not available (ONNX Runtime has "
+                    f"{', '.join(available)}); install onnxruntime-gpu on a CUDA machine"
+                )
+            wanted = ["CUDAExecutionProvider"]
+        options = ort.SessionOptions()
+        if threads > 0:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(
+            str(path), options, providers=[p for p in wanted if p in available]
+        )
+        self.providers: list[str] = self.session.get_providers()
+        if require_gpu and "CUDAExecutionProvider" not in self.providers:
+            raise RuntimeModelError(f"require_gpu: the session fell back to {self.providers}")
+        self.precision = precision
+        self.input_name = self.session.get_inputs()[0].name
+        names = [o.name for o in self.session.get_outputs()]
+        missing = [n for n in self.manifest["outputs"] if n not in names]
+        if missing:
+            raise RuntimeModelError(
+                f"{path}: output {missing[0]!r} listed in the manifest is missing from the graph"
+            )
+        self.output_names = list(self.manifest["outputs"])
+        shape = self.manifest["input"]["shape"]  # ["N", 3, T, V, M]
+        self.input_shape = tuple(shape[1:])
+
+    def run(self, joints: np.ndarray) -> dict[str, np.ndarray]:
+        """joints (N, 3, T, V, M) float32 -> {output name: array}."""
+        x = np.asarray(joints)
+        if x.ndim != 5 or tuple(x.shape[1:]) != self.input_shape:
+            raise RuntimeModelError(
+                f"input joints: expected shape (N, {', '.join(map(str, self.input_shape))}), "
+                f"got {tuple(x.shape)}"
+            )
+        if x.shape[0] == 0:
+            raise RuntimeModelError("input joints: empty batch")
+        if not np.issubdtype(x.dtype, np.floating):
+            raise RuntimeModelError(f"input joints: expected float32, got {x.dtype}")
+        x = x.astype(np.float32, copy=False)
+        if not np.isfinite(x).all():
+            raise RuntimeModelError("input joints: NaN or infinite values")
+        outputs = self.session.run(self.output_names, {self.input_name: x})
+        return {
+            name: np.asarray(value, dtype=np.float32)
+            for name, value in zip(self.output_names, outputs, strict=True)
+        }

@@ -1,0 +1,155 @@
+"""ONNX export: parity, manifest, variants, the torch-free runtime and its errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from export.onnx_export import ExportError, export_checkpoint
+from export.runtime import OnnxModel, RuntimeModelError
+from skeleton.prepare import prepare_dataset
+from tests.conftest import REPO, shared_path
+from train.config import load_config
+from train.official import import_official
+from train.predict import predict_files
+from train.trainer import train
+
+TINY = [
+    "model.widths=[8, 8, 16]",
+    "model.strides=[1, 2, 1]",
+    "model.hidden_dim=32",
+    "model.projection_dim=16",
+    "model.latent_dim=8",
+    "optim.batch_size=11",
+    "loss.queue_size=22",
+    "optim.epochs=1",
+    "model.logvar_bias=-4.0",
+    "data.streams=[joint, motion]",
+]
+
+
+@pytest.fixture(scope="module")
+def vcl_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("vclexport")
+    data = root / "syn"
+    prepare_dataset("synthetic", None, data, num_samples=44, seed=5, progress=False)
+    train(load_config(None, [*TINY, f"data.path={data}", f"run.out_dir={root / 'run'}"]), progress=False)
+    checkpoint = root / "run" / "checkpoints" / "last"
+    export_checkpoint(checkpoint, root / "onnx", precisions=("fp16", "int8"), max_batch=16)
+    return checkpoint, root / "onnx"
+
+
+def test_vcl_checkpoint_exports_mu_and_sigma(vcl_export: tuple[Path, Path]) -> None:
+    _, model_dir = vcl_export
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    assert manifest["outputs"] == [
+        "joint_mu",
+        "motion_mu",
+        "joint_sigma",
+        "motion_sigma",
+        "joint_feature",
+        "motion_feature",
+        "embedding",
+    ]
+    assert manifest["parity"]["passed"] and set(manifest["parity"]["batches"]) == {"1", "2", "7", "16"}
+    assert manifest["parity"]["top10_neighbours_identical_up_to_ties"]
+    assert manifest["embedding_dim"] == 16 and manifest["opset"] >= 18 and manifest["has_gaussian_head"]
+    assert (
+        manifest["input"]["shape"] == ["N", 3, 50, 25, 2] and manifest["pipeline"]["name"] == "vcl-official"
+    )
+    assert "optim:" in manifest["training_config"] and len(manifest["joint_names"]) == 25
+    for variant in ("fp16", "int8"):
+        assert manifest["variants"][variant]["accuracy_delta_vs_fp32"]["embedding_min_cosine"] > 0.5
+    model = OnnxModel(model_dir)
+    out = model.run(np.random.default_rng(0).normal(0, 0.2, (3, 3, 50, 25, 2)).astype(np.float32))
+    assert (out["joint_sigma"] > 0).all() and out["embedding"].shape == (3, 16)
+    # inner product of embeddings = fusion-weighted sum of per-stream cosines (0.6 joint + 0.4 motion)
+    norms = (out["embedding"] ** 2).sum(axis=1)
+    np.testing.assert_allclose(norms, 0.6 + 0.4, rtol=1e-5)
+    assert model.providers[-1] == "CPUExecutionProvider"
+
+
+def test_runtime_refuses_bad_models_and_inputs(vcl_export: tuple[Path, Path], tmp_path: Path) -> None:
+    _, model_dir = vcl_export
+    model = OnnxModel(model_dir)
+    with pytest.raises(
+        RuntimeModelError, match=r"expected shape \(N, 3, 50, 25, 2\), got \(2, 3, 40, 25, 2\)"
+    ):
+        model.run(np.zeros((2, 3, 40, 25, 2), np.float32))
+    with pytest.raises(RuntimeModelError, match="NaN or infinite"):
+        model.run(np.full((1, 3, 50, 25, 2), np.nan, np.float32))
+    copy = tmp_path / "copy"
+    shutil.copytree(model_dir, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["outputs"].append("joint_logits")
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(RuntimeModelError, match="output 'joint_logits' listed in the manifest is missing"):
+        OnnxModel(copy)
+    data = bytearray((copy / "model.onnx").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (copy / "model.onnx").write_bytes(bytes(data))
+    with pytest.raises(RuntimeModelError, match="does not match the manifest"):
+        OnnxModel(copy)
+    with pytest.raises(RuntimeModelError, match="no 'bf16' model; available: fp32, fp16, int8"):
+        OnnxModel(model_dir, precision="bf16")
+    with pytest.raises(RuntimeModelError, match="not an exported model"):
+        OnnxModel(tmp_path)
+    import onnxruntime
+
+    if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+        with pytest.raises(RuntimeModelError, match="require_gpu: CUDAExecutionProvider is not available"):
+            OnnxModel(model_dir, require_gpu=True)
+
+
+def test_failed_parity_writes_nothing(vcl_export: tuple[Path, Path], tmp_path: Path) -> None:
+    checkpoint, _ = vcl_export
+    with pytest.raises(ExportError, match="ONNX Runtime does not match PyTorch"):
+        export_checkpoint(checkpoint, tmp_path / "strict", max_batch=8, tolerance=0.0)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_runtime_does_not_import_torch() -> None:
+    code = (
+        "import sys, export.runtime, skeleton.pipelines; assert 'torch' not in sys.modules, 'torch imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+
+
+def test_official_model_through_onnx_runtime(tmp_path: Path, reference: dict) -> None:
+    folder = shared_path("vcl_official")
+    checkpoint = import_official(
+        {s: folder / f"ntu60_xsub_{s}_linear.pt" for s in ("joint", "bone", "motion")}, tmp_path / "official"
+    )
+    model_dir = tmp_path / "onnx"
+    export_checkpoint(checkpoint, model_dir, max_batch=8)
+    files = sorted(shared_path("ntu_samples").glob("*.skeleton"))
+    onnx = predict_files(model_dir, files)
+    torch_results = predict_files(checkpoint, files)
+    assert [r["class_index"] for r in onnx] == reference["pred_fused"].tolist()
+    assert [r["class_index"] for r in onnx] == [r["class_index"] for r in torch_results]
+    for stream in ("joint", "bone", "motion"):
+        logits = np.array([r["stream_logits"][stream] for r in onnx])
+        np.testing.assert_allclose(logits, reference[f"logits_{stream}"], atol=2e-4, rtol=0)
+        assert logits.argmax(1).tolist() == reference[f"pred_{stream}"].tolist()
+    np.testing.assert_allclose(
+        np.array([r["fused_logits"] for r in onnx]), reference["logits_fused"], atol=2e-4
+    )
+
+
+def test_neighbour_comparison_tolerates_only_ties() -> None:
+    from export.onnx_export import same_neighbours
+
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(30, 8))
+    assert same_neighbours(base, base) == (True, True)
+    nudged = base + rng.normal(0, 1e-9, base.shape)
+    assert same_neighbours(nudged, base)[1]
+    shuffled = base.copy()
+    shuffled[0], shuffled[1] = base[1], base[0]
+    assert same_neighbours(shuffled, base) == (False, False)
