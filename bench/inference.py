@@ -69,8 +69,9 @@ def main() -> None:
             checkpoint = save_checkpoint(Path(tmp) / "ckpt", build_model(meta), meta)
             source = "a randomly initialised three-stream model"
         model_dir = Path(tmp) / "onnx"
-        export_checkpoint(checkpoint, model_dir, max_batch=8)
+        export_checkpoint(checkpoint, model_dir, precisions=("int8",), max_batch=8)
         runtime = OnnxModel(model_dir, threads=args.threads)
+        runtime_int8 = OnnxModel(model_dir, precision="int8", threads=args.threads)
         model, _ = load_checkpoint(checkpoint)
         graph = ExportGraph(model).eval()
         rng = np.random.default_rng(0)
@@ -98,11 +99,13 @@ def main() -> None:
         for batch in args.batches:
             x = rng.normal(0, 0.2, (batch, 3, 50, 25, 2)).astype(np.float32)
             rates = {}
-            for engine in ("onnxruntime", "pytorch"):
+            for engine in ("onnxruntime", "ort-int8", "pytorch"):
 
                 def run(engine: str = engine, x: np.ndarray = x) -> None:
                     if engine == "onnxruntime":
                         runtime.run(x)
+                    elif engine == "ort-int8":
+                        runtime_int8.run(x)
                     else:
                         with torch.no_grad():
                             graph(torch.from_numpy(x))
@@ -120,7 +123,10 @@ def main() -> None:
                     f"{batch:>5} | {engine:>12} | {rate:8.1f} | {np.percentile(times_ms, 50):8.1f} | "
                     f"{np.percentile(times_ms, 99):8.1f} | {rate * flops_per_clip / matmul:6.1%}"
                 )
-            print(f"{batch:>5} | {'ORT/PyTorch':>12} | {rates['onnxruntime'] / rates['pytorch']:7.2f}x")
+            print(
+                f"{batch:>5} | {'ORT/PyTorch':>12} | {rates['onnxruntime'] / rates['pytorch']:7.2f}x | "
+                f"int8/PyTorch {rates['ort-int8'] / rates['pytorch']:.2f}x"
+            )
 
 
 if __name__ == "__main__":

@@ -125,7 +125,11 @@ def _variant(fp32_path: Path, precision: str, out: Path) -> Path:
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         path = out / "model.int8.onnx"
-        quantize_dynamic(str(fp32_path), str(path), weight_type=QuantType.QInt8)
+        # Convolutions only: quantising the graph-aggregation MatMuls too (the default) drops the
+        # official model's fused argmax agreement with fp32 from 94% to 61% on the parity fixture.
+        quantize_dynamic(
+            str(fp32_path), str(path), weight_type=QuantType.QInt8, op_types_to_quantize=["Conv"]
+        )
         return path
     raise ExportError(f"unknown precision {precision!r}; choose fp16 or int8")
 
