@@ -21,12 +21,13 @@ import numpy as np
 import torch
 
 from export.graph import ExportGraph
-from export.runtime import MANIFEST_FORMAT, OnnxModel, sha256_file
+from export.runtime import MANIFEST_FORMAT, OnnxModel
 from skeleton.errors import SkeletonError
+from skeleton.hashing import sha256_file
 from skeleton.layouts import get_layout
 from skeleton.pipelines import get_pipeline
 from skeleton.prepared import PreparedDataset
-from train.checkpoint import file_sha256, load_checkpoint
+from train.checkpoint import load_checkpoint
 
 OPSET = 18
 PARITY_BATCHES = (1, 2, 7)
@@ -215,7 +216,7 @@ def export_checkpoint(
             "method": meta["method"],
             "source_checkpoint": {
                 "path": str(checkpoint),
-                "weights_sha256": file_sha256(checkpoint / "model.pt"),
+                "weights_sha256": sha256_file(checkpoint / "model.pt"),
             },
             "training_config": (checkpoint / "config.yaml").read_text()
             if (checkpoint / "config.yaml").is_file()

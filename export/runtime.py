@@ -8,7 +8,6 @@ against the manifest (shape, dtype, finiteness) and returns every output by name
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -16,20 +15,13 @@ from typing import Any
 import numpy as np
 
 from skeleton.errors import SkeletonError
+from skeleton.hashing import sha256_file
 
 MANIFEST_FORMAT = "vcl-onnx-model"
 
 
 class RuntimeModelError(SkeletonError):
     """An exported model directory is missing, corrupt, or given input it cannot take."""
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_manifest(model_dir: str | Path) -> dict[str, Any]:

@@ -7,6 +7,16 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+# A tiny ST-GCN and loss setup for tests that train (seconds instead of minutes).
+TINY_MODEL = [
+    "model.widths=[8, 8, 16]",
+    "model.strides=[1, 2, 1]",
+    "model.hidden_dim=32",
+    "model.projection_dim=16",
+    "model.latent_dim=8",
+    "model.logvar_bias=-4.0",
+]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 

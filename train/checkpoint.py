@@ -14,7 +14,6 @@ Directories are written under a temporary name and renamed into place.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import tempfile
@@ -26,6 +25,7 @@ from torch import nn
 
 from skeleton.errors import SkeletonError
 from skeleton.graph import spatial_partition
+from skeleton.hashing import sha256_file
 from skeleton.layouts import get_layout
 from train.model import MultiStreamModel, StreamEncoder
 
@@ -35,14 +35,6 @@ FORMAT_VERSION = 1
 
 class CheckpointError(SkeletonError):
     """A checkpoint directory is missing, corrupt or does not fit."""
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def build_model(meta: dict[str, Any]) -> MultiStreamModel:
@@ -92,7 +84,7 @@ def save_checkpoint(
             **meta,
             "streams": list(model.streams),
             "fusion_weights": model.fusion_weights,
-            "weights_sha256": file_sha256(tmp / "model.pt"),
+            "weights_sha256": sha256_file(tmp / "model.pt"),
         }
         (tmp / "meta.json").write_text(json.dumps(full_meta, indent=1) + "\n")
         if config_yaml is not None:
@@ -134,7 +126,7 @@ def load_checkpoint(
     weights_path = directory / "model.pt"
     if not weights_path.is_file():
         raise CheckpointError(f"{directory}: missing model.pt")
-    actual = file_sha256(weights_path)
+    actual = sha256_file(weights_path)
     if actual != meta.get("weights_sha256"):
         raise CheckpointError(
             f"{weights_path}: SHA-256 {actual[:12]}… does not match meta.json's "

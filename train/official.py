@@ -15,9 +15,10 @@ from torch import nn
 
 from skeleton.classes import NTU60_CLASSES
 from skeleton.graph import spatial_partition
+from skeleton.hashing import sha256_file
 from skeleton.layouts import NTU
 from skeleton.pipelines import get_pipeline
-from train.checkpoint import CheckpointError, file_sha256, save_checkpoint
+from train.checkpoint import CheckpointError, save_checkpoint
 from train.model import DEFAULT_FUSION, MultiStreamModel, StreamEncoder
 from train.stgcn import STRIDES, WIDTHS
 
@@ -95,7 +96,7 @@ def import_official(paths: dict[str, Path], out: Path) -> Path:
             "kind": "vcl-official",
             "repository": "github.com/Dang-Dinh-NGUYEN/graph-based_action-recognition",
             "commit": "5b6b531",
-            "files": {s: {"name": Path(p).name, "sha256": file_sha256(Path(p))} for s, p in paths.items()},
+            "files": {s: {"name": Path(p).name, "sha256": sha256_file(Path(p))} for s, p in paths.items()},
         },
         "epoch": None,
     }

@@ -14,22 +14,17 @@ import pytest
 from export.onnx_export import ExportError, export_checkpoint
 from export.runtime import OnnxModel, RuntimeModelError
 from skeleton.prepare import prepare_dataset
-from tests.conftest import REPO, shared_path
+from tests.conftest import REPO, TINY_MODEL, shared_path
 from train.config import load_config
 from train.official import import_official
 from train.predict import predict_files
 from train.trainer import train
 
 TINY = [
-    "model.widths=[8, 8, 16]",
-    "model.strides=[1, 2, 1]",
-    "model.hidden_dim=32",
-    "model.projection_dim=16",
-    "model.latent_dim=8",
+    *TINY_MODEL,
     "optim.batch_size=11",
     "loss.queue_size=22",
     "optim.epochs=1",
-    "model.logvar_bias=-4.0",
     "data.streams=[joint, motion]",
 ]
 

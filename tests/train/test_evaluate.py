@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from skeleton.prepare import prepare_dataset
+from tests.conftest import TINY_MODEL
 from train.config import load_config
 from train.evaluate import EvalConfig, EvalError, Evaluation, fuse, write_result
 from train.semi import labelled_subset
@@ -17,17 +18,7 @@ from train.trainer import train
 from train.uncertainty import auroc, corrupt, risk_coverage, sigma_score, softmax_uncertainty
 from vcl.cli import main
 
-TINY = [
-    "model.widths=[8, 8, 16]",
-    "model.strides=[1, 2, 1]",
-    "model.hidden_dim=32",
-    "model.projection_dim=16",
-    "model.latent_dim=8",
-    "optim.batch_size=22",
-    "loss.queue_size=44",
-    "run.monitor_every=5",
-    "model.logvar_bias=-4.0",
-]
+TINY = [*TINY_MODEL, "optim.batch_size=22", "loss.queue_size=44", "run.monitor_every=5"]
 
 
 @pytest.fixture(scope="module")
