@@ -13,24 +13,13 @@ import numpy as np
 
 from skeleton.clip import Clip
 from skeleton.errors import SkeletonError
-from skeleton.layouts import get_layout
-from skeleton.pipelines import get_pipeline
+from skeleton.pipelines import preprocess_clips
 from skeleton.readers.auto import read_clips
 
 
 def preprocess(clips: list[Clip], meta: dict[str, Any]) -> np.ndarray:
     """Clips -> (N, 3, T, V, M) float32 with the model's own pipeline and layout."""
-    layout = get_layout(meta["layout"])
-    options = {k: v for k, v in meta["pipeline"].items() if k not in ("name", "version")}
-    pipeline = get_pipeline(meta["pipeline"]["name"], **options)
-    out = []
-    for clip in clips:
-        if clip.layout != layout.name:
-            raise SkeletonError(
-                f"{clip.meta.source}: layout {clip.layout!r} does not match the model's {layout.name!r}"
-            )
-        out.append(pipeline(clip.joints, layout).joints)
-    return np.stack(out)
+    return preprocess_clips(clips, meta["layout"], meta["pipeline"])
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:

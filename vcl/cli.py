@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from index.cli import add_index_commands
 from skeleton.cli import add_data_commands
 from skeleton.errors import SkeletonError
 from train.cli import add_eval_commands, add_export_commands, add_train_commands
@@ -21,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_commands(sub)
     add_eval_commands(sub)
     add_export_commands(sub)
+    add_index_commands(sub)
     add_demo_command(sub)
     return parser
 

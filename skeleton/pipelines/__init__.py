@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
+from skeleton.clip import Clip
 from skeleton.errors import SkeletonError
+from skeleton.layouts import get_layout
 from skeleton.pipelines.base import Pipeline, PipelineResult
 from skeleton.pipelines.skeletonclr import SkeletonClrPipeline
 from skeleton.pipelines.vcl_official import VclOfficialPipeline
@@ -28,4 +32,22 @@ def get_pipeline(name: str, **options: Any) -> Pipeline:
     return cls(**options)
 
 
-__all__ = ["PIPELINES", "Pipeline", "PipelineResult", "get_pipeline"]
+def preprocess_clips(clips: list[Clip], layout_name: str, pipeline: dict[str, Any]) -> np.ndarray:
+    """Clips -> (N, 3, T, V, M) float32 with a model's pipeline (its manifest's ``pipeline`` record).
+
+    Raises SkeletonError when a clip's layout is not the model's.
+    """
+    layout = get_layout(layout_name)
+    options = {k: v for k, v in pipeline.items() if k not in ("name", "version")}
+    run = get_pipeline(pipeline["name"], **options)
+    out = []
+    for clip in clips:
+        if clip.layout != layout.name:
+            raise SkeletonError(
+                f"{clip.meta.source}: layout {clip.layout!r} does not match the model's {layout.name!r}"
+            )
+        out.append(run(clip.joints, layout).joints)
+    return np.stack(out)
+
+
+__all__ = ["PIPELINES", "Pipeline", "PipelineResult", "get_pipeline", "preprocess_clips"]

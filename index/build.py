@@ -1,0 +1,93 @@
+"""Embed a prepared dataset or raw clip files with an exported model, as index items."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from export.runtime import OnnxModel
+from index.embed import Embeddings, embed_clips, embed_joints
+from index.metadata import Item
+from skeleton.clip import Clip
+from skeleton.errors import SkeletonError
+from skeleton.prepared import PreparedDataset
+from skeleton.readers.auto import read_clips
+
+CLIP_SUFFIXES = {".skeleton", ".txt", ".mat", ".npz"}
+
+
+def _label(names: list[str] | None, index: int | None) -> str | None:
+    if index is None or index < 0:
+        return None
+    return names[index] if names and index < len(names) else str(index)
+
+
+def from_prepared(model: OnnxModel, directory: Path, first_id: int = 0) -> tuple[Embeddings, list[Item]]:
+    """Every clip of a prepared dataset; it must use the model's layout and pipeline."""
+    data = PreparedDataset(directory)
+    m = model.manifest
+    if data.manifest["layout"] != m["layout"] or data.manifest["pipeline"]["name"] != m["pipeline"]["name"]:
+        raise SkeletonError(
+            f"{directory}: prepared with layout {data.manifest['layout']!r} / pipeline "
+            f"{data.manifest['pipeline']['name']!r}, the model expects {m['layout']!r} / "
+            f"{m['pipeline']['name']!r}"
+        )
+    embeddings = embed_joints(model, np.asarray(data.joints, dtype=np.float32))
+    names = data.class_names or m.get("class_names")
+    now = time.time()
+    items = [
+        Item(
+            id=first_id + i,
+            label=_label(names, int(s["label"])),
+            label_index=int(s["label"]),
+            source=s["source"],
+            frame_start=s["frame_range"][0],
+            frame_end=s["frame_range"][1],
+            subject=s.get("subject"),
+            view=s.get("view"),
+            dataset=data.manifest["dataset"],
+            added=now,
+            user={"name": s["name"]},
+        )
+        for i, s in enumerate(data.samples)
+    ]
+    return embeddings, items
+
+
+def clip_files(paths: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*") if p.suffix.lower() in CLIP_SUFFIXES)
+        else:
+            files.append(path)
+    if not files:
+        raise SkeletonError(f"no clip files in {', '.join(map(str, paths))}")
+    return files
+
+
+def from_files(model: OnnxModel, paths: list[Path], first_id: int = -1) -> tuple[Embeddings, list[Item]]:
+    """Raw clip files and folders (any reader); ids from ``first_id`` (-1: assigned by the index)."""
+    clips: list[Clip] = [clip for path in clip_files(paths) for clip in read_clips(path)]
+    embeddings = embed_clips(model, clips)
+    names = model.manifest.get("class_names")
+    now = time.time()
+    items = [
+        Item(
+            id=-1 if first_id < 0 else first_id + i,
+            label=_label(names, c.label),
+            label_index=c.label,
+            source=c.meta.source,
+            frame_start=c.meta.frame_range[0],
+            frame_end=c.meta.frame_range[1],
+            subject=c.meta.subject,
+            view=c.meta.view,
+            dataset=c.meta.dataset,
+            added=now,
+            user={"name": c.meta.name},
+        )
+        for i, c in enumerate(clips)
+    ]
+    return embeddings, items

@@ -1,0 +1,225 @@
+"""Versioned, checksummed snapshots of the action index, swapped atomically.
+
+An index directory holds version directories ``v000001``, ``v000002``, ... and a ``CURRENT`` file
+naming the live one. Each version holds ``index.faiss`` (a FAISS ``IndexIDMap2`` over inner
+product on L2-normalised float32 embeddings), ``meta.sqlite`` (``index.metadata``) and
+``manifest.json`` (SHA-256 of both files, a content hash of ids + vectors + metadata without
+timestamps, the embedding model's hash, dim, metric, kind, count).
+
+A write builds the new version in a temporary directory, fsyncs it, renames it into place, then
+replaces ``CURRENT`` atomically (write + fsync + ``os.replace``); the last two versions are kept.
+Loading verifies the checksums and the model hash and dim; a bad current version falls back to the
+previous good one, with a message. Readers hold a reference to one immutable ``Snapshot``; a
+mutation builds the next snapshot and swaps the reference once, so searches running during a
+rebuild keep answering from the old snapshot, and every result names the version that answered it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from index import metadata
+from skeleton.errors import SkeletonError
+from skeleton.hashing import sha256_file
+
+FORMAT = "vcl-action-index"
+KEEP_VERSIONS = 2
+KINDS = ("flat", "ivf", "hnsw")
+
+
+class IndexStoreError(SkeletonError):
+    """An index directory is missing, corrupt, or built by another model."""
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())
+
+
+def _before_rename(tmp: Path) -> None:
+    """Hook between writing a version and renaming it into place (tests inject faults here)."""
+
+
+def build_faiss(vectors: np.ndarray, ids: np.ndarray, kind: str = "flat", nlist: int | None = None) -> Any:
+    """A CPU ``IndexIDMap2`` over inner product: exact (``flat``), ``ivf`` or ``hnsw``."""
+    import faiss
+
+    dim = vectors.shape[1]
+    inner: Any
+    if kind == "flat":
+        inner = faiss.IndexFlatIP(dim)
+    elif kind == "ivf":
+        nlist = nlist or max(1, min(4096, int(4 * np.sqrt(len(vectors)))))
+        quantizer = faiss.IndexFlatIP(dim)
+        inner = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        inner.train(vectors)
+        inner.nprobe = max(1, nlist // 8)
+    elif kind == "hnsw":
+        inner = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+        inner.hnsw.efSearch = 128
+    else:
+        raise IndexStoreError(f"unknown index kind {kind!r}; choose one of {', '.join(KINDS)}")
+    index = faiss.IndexIDMap2(inner)
+    if len(vectors):
+        index.add_with_ids(vectors, ids.astype(np.int64))
+    return index
+
+
+def normalize(vectors: np.ndarray) -> np.ndarray:
+    v = np.ascontiguousarray(vectors, dtype=np.float32)
+    return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+
+
+def content_hash(ids: np.ndarray, vectors: np.ndarray, rows: dict[int, dict[str, Any]]) -> str:
+    """SHA-256 over ids, vectors and metadata in id order, timestamps left out."""
+    digest = hashlib.sha256()
+    order = np.argsort(ids)
+    digest.update(np.asarray(ids)[order].astype(np.int64).tobytes())
+    digest.update(np.asarray(vectors)[order].astype(np.float32).tobytes())
+    for i in np.asarray(ids)[order]:
+        row = {k: v for k, v in rows[int(i)].items() if k != "added"}
+        digest.update(json.dumps(row, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+@dataclass
+class Snapshot:
+    """One loaded, immutable version."""
+
+    version: str
+    directory: Path
+    manifest: dict[str, Any]
+    index: Any
+    search_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def connect(self) -> sqlite3.Connection:
+        """A read-only connection for the calling thread."""
+        return sqlite3.connect(f"file:{self.directory / 'meta.sqlite'}?mode=ro", uri=True)
+
+    def vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, vectors) of every item, reconstructed from the FAISS index."""
+        ids = np.array([self.index.id_map.at(i) for i in range(self.index.ntotal)], dtype=np.int64)
+        vectors = (
+            np.stack([self.index.reconstruct(int(i)) for i in ids])
+            if len(ids)
+            else np.zeros((0, self.manifest["dim"]), np.float32)
+        )
+        return ids, vectors
+
+
+def verify(directory: Path, model_sha256: str | None = None, dim: int | None = None) -> dict[str, Any]:
+    """The manifest of a version directory after checking files, model hash and dim."""
+    path = directory / "manifest.json"
+    try:
+        manifest: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise IndexStoreError(f"{path}: unreadable manifest ({err})") from None
+    if manifest.get("format") != FORMAT:
+        raise IndexStoreError(f"{path}: not an action index manifest")
+    for name, expected in manifest["files"].items():
+        file = directory / name
+        if not file.is_file():
+            raise IndexStoreError(f"{file}: missing")
+        actual = sha256_file(file)
+        if actual != expected:
+            raise IndexStoreError(
+                f"{file}: checksum mismatch (manifest {expected[:12]}…, file {actual[:12]}…)"
+            )
+    if model_sha256 is not None and manifest["model_sha256"] != model_sha256:
+        raise IndexStoreError(
+            f"{directory}: built by another embedding model (model hash "
+            f"{manifest['model_sha256'][:12]}…, this model {model_sha256[:12]}…)"
+        )
+    if dim is not None and manifest["dim"] != dim:
+        raise IndexStoreError(f"{directory}: embedding dim {manifest['dim']}, this model gives {dim}")
+    return manifest
+
+
+def load_snapshot(directory: Path, manifest: dict[str, Any]) -> Snapshot:
+    import faiss
+
+    return Snapshot(directory.name, directory, manifest, faiss.read_index(str(directory / "index.faiss")))
+
+
+def versions(root: Path) -> list[str]:
+    return sorted(p.name for p in root.glob("v[0-9]*") if p.is_dir())
+
+
+def write_version(
+    root: Path,
+    vectors: np.ndarray,
+    ids: np.ndarray,
+    items: list[metadata.Item],
+    sigmas: np.ndarray | None,
+    model: dict[str, Any],
+    kind: str,
+) -> Path:
+    """Write a complete new version and make it current; returns its directory."""
+    root.mkdir(parents=True, exist_ok=True)
+    existing = versions(root)
+    number = int(existing[-1][1:]) + 1 if existing else 1
+    name = f"v{number:06d}"
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
+    try:
+        vectors = normalize(vectors) if len(vectors) else np.zeros((0, model["dim"]), np.float32)
+        index = build_faiss(vectors, ids, kind)
+        import faiss
+
+        faiss.write_index(index, str(tmp / "index.faiss"))
+        conn = metadata.connect(tmp / "meta.sqlite")
+        metadata.insert(conn, items, sigmas)
+        rows = metadata.fetch(conn, [int(i) for i in ids])
+        conn.close()
+        manifest = {
+            "format": FORMAT,
+            "format_version": 1,
+            "version": name,
+            "files": {f: sha256_file(tmp / f) for f in ("index.faiss", "meta.sqlite")},
+            "content_sha256": content_hash(ids, vectors, rows),
+            "model_sha256": model["sha256"],
+            "dim": int(model["dim"]),
+            "metric": "inner_product",
+            "normalized": True,
+            "kind": kind,
+            "count": len(ids),
+            "has_sigma": sigmas is not None,
+            "next_id": int(ids.max()) + 1 if len(ids) else 0,
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+        for f in ("index.faiss", "meta.sqlite", "manifest.json"):
+            _fsync_file(tmp / f)
+        _fsync_dir(tmp)
+        _before_rename(tmp)
+        final = root / name
+        tmp.rename(final)
+        _fsync_dir(root)
+        pointer = root / "CURRENT.tmp"
+        pointer.write_text(name + "\n")
+        _fsync_file(pointer)
+        os.replace(pointer, root / "CURRENT")
+        _fsync_dir(root)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    for old in versions(root)[:-KEEP_VERSIONS]:
+        shutil.rmtree(root / old, ignore_errors=True)
+    return final
