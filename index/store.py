@@ -68,7 +68,8 @@ def build_faiss(vectors: np.ndarray, ids: np.ndarray, kind: str = "flat", nlist:
     if kind == "flat":
         inner = faiss.IndexFlatIP(dim)
     elif kind == "ivf":
-        nlist = nlist or max(1, min(4096, int(4 * np.sqrt(len(vectors)))))
+        # at least ~39 training points per centroid (FAISS's own floor), about 4 sqrt(N) lists
+        nlist = nlist or max(1, min(4096, int(4 * np.sqrt(len(vectors))), len(vectors) // 39))
         quantizer = faiss.IndexFlatIP(dim)
         inner = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
         inner.train(vectors)

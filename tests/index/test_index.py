@@ -184,7 +184,8 @@ def test_uncertainty_aware_rerank_and_abstention(tmp_path: Path) -> None:
     assert plain[0].id == 1 and plain[0].mls is None
     assert plain[1].id == 2
     assert aware[0].id == 2 and all(h.mls is not None for h in aware)  # MLS demotes the vague item
-    assert [h.mls for h in aware] == sorted((h.mls for h in aware), reverse=True)
+    scores = [float(h.mls or 0.0) for h in aware]
+    assert scores == sorted(scores, reverse=True)
     sure = index.classify(vectors[10], k=5, uncertainty=-6.0, abstain_above=-2.0)
     vague = index.classify(vectors[10], k=5, uncertainty=0.5, abstain_above=-2.0)
     assert sure["label"] == "class0" and not sure["abstain"]
