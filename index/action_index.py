@@ -151,7 +151,7 @@ class ActionIndex:
                 fetch = snapshot.index.ntotal  # filter exactly, then keep k
             if fetch == 0:
                 return [[] for _ in queries]
-            scores, ids = snapshot.index.search(queries, fetch)
+            scores, ids = snapshot.searcher.search(queries, fetch)
             results = []
             for q in range(len(queries)):
                 pairs = [

@@ -22,8 +22,7 @@ import os
 import shutil
 import sqlite3
 import tempfile
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +109,11 @@ class Snapshot:
     directory: Path
     manifest: dict[str, Any]
     index: Any
-    search_lock: threading.Lock = field(default_factory=threading.Lock)
+    searcher: Any = None
+
+    def __post_init__(self) -> None:
+        if self.searcher is None:
+            self.searcher = self.index
 
     def connect(self) -> sqlite3.Connection:
         """A read-only connection for the calling thread."""
@@ -155,10 +158,23 @@ def verify(directory: Path, model_sha256: str | None = None, dim: int | None = N
     return manifest
 
 
+def to_search_device(index: Any) -> Any:
+    """The index itself, or a GPU copy for searching when faiss-gpu sees a GPU (what is persisted
+    is always the CPU index). Flat and IVF indexes move; HNSW has no GPU version and stays."""
+    import faiss
+
+    if not hasattr(faiss, "StandardGpuResources") or faiss.get_num_gpus() == 0:
+        return index
+    if isinstance(faiss.downcast_index(index.index), faiss.IndexHNSWFlat):
+        return index
+    return faiss.index_cpu_to_all_gpus(index)
+
+
 def load_snapshot(directory: Path, manifest: dict[str, Any]) -> Snapshot:
     import faiss
 
-    return Snapshot(directory.name, directory, manifest, faiss.read_index(str(directory / "index.faiss")))
+    cpu = faiss.read_index(str(directory / "index.faiss"))
+    return Snapshot(directory.name, directory, manifest, cpu, searcher=to_search_device(cpu))
 
 
 def versions(root: Path) -> list[str]:
