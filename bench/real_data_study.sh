@@ -27,12 +27,4 @@ for dataset in msr_action3d utd_mhad; do
     --quiet --out $OUT/results/${dataset}_supervised.json
 done
 
-# Label-fraction curve on MSR Action3D: semi-supervised 1% and 10% (all labels: the supervised baseline).
-for method in vcl skeletonclr; do
-  for fraction in 0.01 0.1; do
-    $VCL eval semi --model $OUT/msr_action3d_$method/checkpoints/last --data data/msr_action3d \
-      --label-fraction $fraction --epochs 20 --milestones 15 --batch-size 16 --lr 0.05 --quiet \
-      --out $OUT/results/msr_action3d_${method}_semi$fraction.json
-  done
-done
 $VCL report $OUT/results --out docs/results

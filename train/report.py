@@ -128,7 +128,7 @@ def write_report(paths: list[Path], out: Path) -> Path:
             method = "supervised" if r["config"]["from_scratch"] else r["method"]
             key = (r["dataset"]["dataset"], method)
             curves.setdefault(key, []).append((fraction, 100 * r["metrics"]["summary"]["fused"]["top1_mean"]))
-    if curves:
+    if any(len({f for f, _ in points}) > 1 for points in curves.values()):  # a curve needs two fractions
         fig, ax = plt.subplots(figsize=(5, 3.5))
         for (dataset, method), points in sorted(curves.items()):
             points.sort()

@@ -197,6 +197,6 @@ def test_cli_eval_and_report(
     assert main(["report", str(out), "--out", str(tmp_path / "report")]) == 0
     report = (tmp_path / "report" / "report.md").read_text()
     assert "| synthetic | vcl | linear (frozen) | 1 |" in report and "finetune from scratch" in report
-    for name in ("embedding_tsne.png", "uncertainty_hist.png", "risk_coverage.png", "label_fraction.png"):
+    for name in ("embedding_tsne.png", "uncertainty_hist.png", "risk_coverage.png"):
         assert (tmp_path / "report" / name).stat().st_size > 1000
     assert main(["report", str(tmp_path / "report" / "report.md")]) == 2
