@@ -98,7 +98,7 @@ class ActionIndex:
         items: list[metadata.Item],
         sigmas: np.ndarray | None,
         model_sha256: str,
-        kind: str = "flat",
+        kind: str = "auto",
     ) -> ActionIndex:
         """Build a new index directory (or a new version of an existing one) from scratch."""
         ids = np.array([item.id for item in items], dtype=np.int64)

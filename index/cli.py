@@ -22,7 +22,12 @@ def add_index_commands(subparsers: argparse._SubParsersAction) -> None:
         help="a prepared dataset directory, or clip files and folders",
     )
     build.add_argument("--out", type=Path, required=True)
-    build.add_argument("--kind", choices=["flat", "ivf", "hnsw"], default="flat")
+    build.add_argument(
+        "--kind",
+        choices=["auto", "flat", "ivf", "hnsw"],
+        default="auto",
+        help="auto: exact below 100k clips, IVF above",
+    )
     build.set_defaults(func=_build)
     add = sub.add_parser("add", help="add clip files")
     add.add_argument("--index", type=Path, required=True)

@@ -34,7 +34,10 @@ from skeleton.hashing import sha256_file
 
 FORMAT = "vcl-action-index"
 KEEP_VERSIONS = 2
-KINDS = ("flat", "ivf", "hnsw")
+KINDS = ("auto", "flat", "ivf", "hnsw")
+AUTO_IVF_FROM = (
+    100_000  # exact search below this many vectors, IVF (full recall at 8.8x, docs/index.md) above
+)
 
 
 class IndexStoreError(SkeletonError):
@@ -59,11 +62,14 @@ def _before_rename(tmp: Path) -> None:
 
 
 def build_faiss(vectors: np.ndarray, ids: np.ndarray, kind: str = "flat", nlist: int | None = None) -> Any:
-    """A CPU ``IndexIDMap2`` over inner product: exact (``flat``), ``ivf`` or ``hnsw``."""
+    """A CPU ``IndexIDMap2`` over inner product: exact (``flat``), ``ivf`` or ``hnsw``; ``auto`` takes
+    ``flat`` below 100k vectors and ``ivf`` from there."""
     import faiss
 
     dim = vectors.shape[1]
     inner: Any
+    if kind == "auto":
+        kind = "ivf" if len(vectors) >= AUTO_IVF_FROM else "flat"
     if kind == "flat":
         inner = faiss.IndexFlatIP(dim)
     elif kind == "ivf":
@@ -217,6 +223,7 @@ def write_version(
             "metric": "inner_product",
             "normalized": True,
             "kind": kind,
+            "resolved_kind": kind if kind != "auto" else ("ivf" if len(ids) >= AUTO_IVF_FROM else "flat"),
             "count": len(ids),
             "has_sigma": sigmas is not None,
             "next_id": int(ids.max()) + 1 if len(ids) else 0,

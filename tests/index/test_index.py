@@ -207,3 +207,13 @@ def test_approximate_kinds_recall(tmp_path: Path, kind: str) -> None:
     found = [{h.id for h in row} for row in approx.search(queries, 10)]
     recall = np.mean([len(t & f) / 10 for t, f in zip(truth, found, strict=True)])
     assert recall > 0.9 and approx.info()["kind"] == kind
+
+
+def test_auto_kind_follows_the_collection_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    vectors, items = _data(100)
+    small = ActionIndex.create(tmp_path / "small", vectors, items, None, MODEL)
+    assert small._snapshot.manifest["resolved_kind"] == "flat"
+    monkeypatch.setattr(store, "AUTO_IVF_FROM", 50)
+    large = ActionIndex.create(tmp_path / "large", vectors, _data(100)[1], None, MODEL)
+    assert large._snapshot.manifest["resolved_kind"] == "ivf" and large.info()["kind"] == "auto"
+    assert large.search(vectors[4], k=1)[0][0].id == 4
