@@ -6,7 +6,7 @@ Run directory layout (``run.out_dir``):
 - ``log.jsonl``: one JSON object per logged step, per epoch and per warning;
 - ``tb/``: TensorBoard scalars (the same numbers);
 - ``checkpoints/last`` (every epoch, with ``state.pt`` for ``--resume``), ``checkpoints/best``
-  (best kNN monitor), ``checkpoints/epoch_XXXX`` (every ``run.checkpoint_every`` epochs).
+  (best kNN monitor), ``checkpoints/epoch_NNNN`` (every ``run.checkpoint_every`` epochs).
 
 Every epoch reseeds torch from (seed, epoch) and draws its shuffling and augmentations from
 generators seeded the same way, so a run resumed at an epoch boundary continues exactly as an

@@ -22,7 +22,7 @@ _NAME = re.compile(r"a(\d+)_s(\d+)_t(\d+)")
 def read_utd_mhad(path: str | Path) -> Clip:
     """One sequence as a Clip with joints (1, T, 20, 3) float64 and label = action - 1."""
     path = Path(path)
-    try:
+    try:  # scipy raises NotImplementedError for MATLAB v7.3 (HDF5) files: a format error here
         content = scipy.io.loadmat(str(path))
     except (OSError, ValueError, TypeError, NotImplementedError) as err:
         raise ClipFormatError(path, f"not a readable MATLAB file ({err})") from None
