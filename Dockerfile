@@ -1,11 +1,12 @@
-# GPU image: CUDA runtime, the project with its GPU packages (onnxruntime-gpu, faiss-gpu), non-root.
-# The serving entry point (vcl serve, healthcheck on /readyz, model and index volumes) is added
-# with the server; until then the image runs the vcl CLI.
+# GPU serving image: CUDA runtime, the project with the GPU packages (onnxruntime-gpu, faiss-gpu),
+# no torch (the server never imports it), non-root, model and index as volumes.
+#   docker build -t vcl-serve .
+#   docker run --gpus all -p 8000:8000 -v $PWD/models/x:/models/model:ro -v $PWD/indexes/x:/models/index vcl-serve
 FROM nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04
 
 ENV DEBIAN_FRONTEND=noninteractive PIP_NO_CACHE_DIR=1 PYTHONUNBUFFERED=1
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends python3.11 python3.11-venv \
+    && apt-get install -y --no-install-recommends python3.11 python3.11-venv curl \
     && rm -rf /var/lib/apt/lists/* \
     && python3.11 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
@@ -22,5 +23,8 @@ RUN pip install --upgrade pip && pip install ".[gpu]"
 
 RUN useradd --create-home --uid 10001 vcl
 USER vcl
-ENTRYPOINT ["vcl"]
-CMD ["--help"]
+VOLUME ["/models/model", "/models/index"]
+ENV VCL_MODEL_DIR=/models/model VCL_INDEX_DIR=/models/index
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s CMD curl -fsS http://127.0.0.1:8000/readyz || exit 1
+ENTRYPOINT ["vcl", "serve", "--model", "/models/model", "--host", "0.0.0.0", "--port", "8000"]

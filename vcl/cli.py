@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from index.cli import add_index_commands
+from server.cli import add_serve_command
 from skeleton.cli import add_data_commands
 from skeleton.errors import SkeletonError
 from train.cli import add_eval_commands, add_export_commands, add_train_commands
@@ -23,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_eval_commands(sub)
     add_export_commands(sub)
     add_index_commands(sub)
+    add_serve_command(sub)
     add_demo_command(sub)
     return parser
 

@@ -1,0 +1,137 @@
+"""The HTTP service: readiness, classify with uncertainty, embed, search, keys, bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import ValidationError
+
+from export.onnx_export import export_checkpoint
+from export.runtime import OnnxModel
+from index.action_index import ActionIndex
+from index.build import from_prepared
+from server.app import create_app
+from server.settings import Settings
+from skeleton.prepare import prepare_dataset
+from skeleton.readers.ntu import read_ntu_skeleton
+from skeleton.readers.synthetic import synthetic_clip
+from tests.conftest import REPO, TINY_MODEL, shared_path
+from train.config import load_config
+from train.official import import_official
+from train.trainer import train
+
+
+@pytest.fixture(scope="module")
+def vcl_setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("server")
+    data = root / "syn"
+    prepare_dataset("synthetic", None, data, num_samples=44, seed=9, progress=False)
+    train(
+        load_config(
+            None,
+            [
+                *TINY_MODEL,
+                "optim.batch_size=11",
+                "loss.queue_size=22",
+                "optim.epochs=1",
+                f"data.path={data}",
+                f"run.out_dir={root / 'run'}",
+            ],
+        ),
+        progress=False,
+    )
+    model = root / "model"
+    export_checkpoint(root / "run" / "checkpoints" / "last", model, max_batch=8)
+    runtime = OnnxModel(model)
+    emb, items = from_prepared(runtime, data)
+    ActionIndex.create(root / "index", emb.embedding, items, emb.sigma, runtime.manifest["model_sha256"])
+    return model, root / "index"
+
+
+def _clip() -> list:
+    return synthetic_clip(2, seed=9).joints.tolist()
+
+
+def test_embed_and_search(vcl_setup: tuple[Path, Path]) -> None:
+    model, index = vcl_setup
+    with TestClient(create_app(Settings(model_dir=str(model), index_dir=str(index)))) as client:
+        assert client.get("/livez").json() == {"status": "ok"}
+        assert client.get("/readyz").status_code == 200
+        info = client.get("/v1/model").json()
+        assert info["providers"][-1] == "CPUExecutionProvider" and info["has_gaussian_head"]
+        assert client.get("/v1/index").json()["count"] == 44
+        embedded = client.post("/v1/embed", json={"clips": [{"joints": _clip(), "name": "c"}]}).json()
+        streams = embedded["results"][0]["streams"]
+        assert set(streams) == {"joint", "bone", "motion"} and min(streams["joint"]["sigma"]) > 0
+        found = client.post("/v1/search", json={"clip": {"joints": _clip()}, "k": 44}).json()
+        scores = {n["id"]: n["score"] for n in found["neighbours"]}
+        assert scores[2] == pytest.approx(1.0, abs=1e-4) and found["version"] == "v000001"
+        by_vector = client.post("/v1/search", json={"embedding": embedded["results"][0]["embedding"], "k": 3})
+        assert by_vector.status_code == 200 and len(by_vector.json()["neighbours"]) == 3
+        aware = client.post(
+            "/v1/search", json={"clip": {"joints": _clip()}, "k": 3, "uncertainty_aware": True}
+        )
+        assert all(n["mls"] is not None for n in aware.json()["neighbours"])
+        assert client.post("/v1/classify", json={"clips": [{"joints": _clip()}]}).status_code == 409
+
+
+def test_bad_clips_get_clear_errors(vcl_setup: tuple[Path, Path]) -> None:
+    model, _ = vcl_setup
+    with TestClient(create_app(Settings(model_dir=str(model)))) as client:
+        wrong = client.post("/v1/embed", json={"clips": [{"joints": np.zeros((1, 10, 20, 3)).tolist()}]})
+        assert wrong.status_code == 422 and "wrong joint count" in wrong.json()["detail"]
+        bad = np.ones((10, 25, 3))
+        bad[3, 4, 1] = float("nan")
+        nan = client.post(
+            "/v1/embed",
+            json={
+                "clips": [
+                    {"joints": [[[None if np.isnan(v) else v for v in j] for j in f] for f in bad.tolist()]}
+                ]
+            },
+        )
+        assert nan.status_code == 422
+        layout = client.post("/v1/embed", json={"clips": [{"joints": _clip(), "layout": "coco"}]})
+        assert layout.status_code == 422 and "unknown layout 'coco'" in layout.json()["detail"]
+        assert client.post("/v1/embed", json={"clips": []}).status_code == 422
+        assert client.get("/v1/index").status_code == 404
+        assert client.post("/v1/search", json={"embedding": [0.0], "k": 1}).status_code == 404
+
+
+def test_keys(vcl_setup: tuple[Path, Path]) -> None:
+    model, _ = vcl_setup
+    settings = Settings(model_dir=str(model), read_open=False, api_key="reader-key-123")
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/v1/model").status_code == 401
+        assert client.get("/v1/model", headers={"X-API-Key": "wrong"}).status_code == 401
+        assert client.get("/v1/model", headers={"X-API-Key": "reader-key-123"}).status_code == 200
+        assert client.get("/livez").status_code == 200
+    with pytest.raises(ValidationError, match="VCL_ADMIN_KEY is missing or a well-known default"):
+        Settings(model_dir=str(model), allow_mutation=True, admin_key="changeme")
+    with pytest.raises(ValidationError, match="nobody could read"):
+        Settings(model_dir=str(model), read_open=False)
+
+
+def test_classify_the_official_model(tmp_path: Path, reference: dict) -> None:
+    folder = shared_path("vcl_official")
+    checkpoint = import_official(
+        {s: folder / f"ntu60_xsub_{s}_linear.pt" for s in ("joint", "bone", "motion")}, tmp_path / "ckpt"
+    )
+    export_checkpoint(checkpoint, tmp_path / "model", max_batch=4)
+    files = sorted(shared_path("ntu_samples").glob("*.skeleton"))
+    clips = [{"joints": read_ntu_skeleton(f).joints.tolist(), "name": f.stem} for f in files]
+    with TestClient(create_app(Settings(model_dir=str(tmp_path / "model")))) as client:
+        result = client.post("/v1/classify", json={"clips": clips, "top_k": 3}).json()["results"]
+    assert [r["class_index"] for r in result] == reference["pred_fused"].tolist()
+    assert result[1]["label"] == "handshaking" and len(result[0]["top_k"]) == 3
+    assert result[0]["uncertainty"]["softmax_entropy"] > 0 and result[0]["unknown"] is False
+
+
+def test_server_never_imports_torch() -> None:
+    code = "import sys, server.app; assert 'torch' not in sys.modules, 'torch imported'"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
