@@ -39,3 +39,29 @@ def reference() -> dict:
 
     with np.load(shared_path("vcl_official", "reference.npz")) as data:
         return {key: data[key] for key in data.files}
+
+
+def tiny_exported_model(root: Path, seed: int, streams: str = "[joint, bone, motion]") -> tuple[Path, Path]:
+    """Prepare 44 synthetic clips, pretrain a tiny VCL model for one epoch, export it.
+
+    Returns (prepared dataset directory, exported model directory) under ``root``.
+    """
+    from export.onnx_export import export_checkpoint
+    from skeleton.prepare import prepare_dataset
+    from train.config import load_config
+    from train.trainer import train
+
+    data = root / "syn"
+    prepare_dataset("synthetic", None, data, num_samples=44, seed=seed, progress=False)
+    overrides = [
+        *TINY_MODEL,
+        "optim.batch_size=11",
+        "loss.queue_size=22",
+        "optim.epochs=1",
+        f"data.streams={streams}",
+        f"data.path={data}",
+        f"run.out_dir={root / 'run'}",
+    ]
+    train(load_config(None, overrides), progress=False)
+    export_checkpoint(root / "run" / "checkpoints" / "last", root / "model", max_batch=8)
+    return data, root / "model"

@@ -7,38 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from export.onnx_export import export_checkpoint
-from skeleton.prepare import prepare_dataset
 from skeleton.readers.npz import write_npz
 from skeleton.readers.synthetic import synthetic_clip
-from tests.conftest import TINY_MODEL
-from train.config import load_config
-from train.trainer import train
+from tests.conftest import tiny_exported_model
 from vcl.cli import main
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
     root = tmp_path_factory.mktemp("indexcli")
-    data = root / "syn"
-    prepare_dataset("synthetic", None, data, num_samples=44, seed=7, progress=False)
-    train(
-        load_config(
-            None,
-            [
-                *TINY_MODEL,
-                "optim.batch_size=11",
-                "loss.queue_size=22",
-                "optim.epochs=1",
-                "data.streams=[joint]",
-                f"data.path={data}",
-                f"run.out_dir={root / 'run'}",
-            ],
-        ),
-        progress=False,
-    )
-    model = root / "model"
-    export_checkpoint(root / "run" / "checkpoints" / "last", model, max_batch=8)
+    data, model = tiny_exported_model(root, seed=7, streams="[joint]")
     clips = root / "clips.npz"
     write_npz(clips, [synthetic_clip(i, seed=7) for i in (3, 4)])
     return data, model, clips

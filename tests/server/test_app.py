@@ -17,36 +17,16 @@ from index.action_index import ActionIndex
 from index.build import from_prepared
 from server.app import create_app
 from server.settings import Settings
-from skeleton.prepare import prepare_dataset
 from skeleton.readers.ntu import read_ntu_skeleton
 from skeleton.readers.synthetic import synthetic_clip
-from tests.conftest import REPO, TINY_MODEL, shared_path
-from train.config import load_config
+from tests.conftest import REPO, shared_path, tiny_exported_model
 from train.official import import_official
-from train.trainer import train
 
 
 @pytest.fixture(scope="module")
 def vcl_setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("server")
-    data = root / "syn"
-    prepare_dataset("synthetic", None, data, num_samples=44, seed=9, progress=False)
-    train(
-        load_config(
-            None,
-            [
-                *TINY_MODEL,
-                "optim.batch_size=11",
-                "loss.queue_size=22",
-                "optim.epochs=1",
-                f"data.path={data}",
-                f"run.out_dir={root / 'run'}",
-            ],
-        ),
-        progress=False,
-    )
-    model = root / "model"
-    export_checkpoint(root / "run" / "checkpoints" / "last", model, max_batch=8)
+    data, model = tiny_exported_model(root, seed=9)
     runtime = OnnxModel(model)
     emb, items = from_prepared(runtime, data)
     ActionIndex.create(root / "index", emb.embedding, items, emb.sigma, runtime.manifest["model_sha256"])
