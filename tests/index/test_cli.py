@@ -29,46 +29,31 @@ def test_build_search_add_remove_info(
     index = tmp_path / "index"
     assert main(["index", "build", "--model", str(model), "--data", str(data), "--out", str(index)]) == 0
     assert "built" in capsys.readouterr().out
-    assert (
-        main(
-            [
-                "index",
-                "search",
-                "--index",
-                str(index),
-                "--model",
-                str(model),
-                str(clips),
-                "--k",
-                "3",
-                "--json",
-                "--uncertainty-aware",
-            ]
+
+    def search(*extra: str) -> list:
+        assert (
+            main(
+                [
+                    "index",
+                    "search",
+                    "--index",
+                    str(index),
+                    "--model",
+                    str(model),
+                    str(clips),
+                    "--json",
+                    *extra,
+                ]
+            )
+            == 0
         )
-        == 0
-    )
-    results = json.loads(capsys.readouterr().out)
+        return json.loads(capsys.readouterr().out)
+
+    results = search("--k", "3", "--uncertainty-aware")
     assert len(results) == 2 and all(len(r["neighbours"]) == 3 for r in results)
     first = results[0]["neighbours"][0]
     assert first["version"] == "v000001" and first["mls"] is not None
-    assert (
-        main(
-            [
-                "index",
-                "search",
-                "--index",
-                str(index),
-                "--model",
-                str(model),
-                str(clips),
-                "--k",
-                "44",
-                "--json",
-            ]
-        )
-        == 0
-    )
-    everything = {n["id"]: n for n in json.loads(capsys.readouterr().out)[0]["neighbours"]}
+    everything = {n["id"]: n for n in search("--k", "44")[0]["neighbours"]}
     assert everything[3]["score"] == pytest.approx(1.0, abs=1e-4)  # the same clip, indexed from the dataset
     assert main(["index", "add", "--index", str(index), "--model", str(model), str(clips)]) == 0
     assert "ids 44, 45" in capsys.readouterr().out
