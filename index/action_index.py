@@ -204,6 +204,25 @@ class ActionIndex:
             "version": hits[0].version if hits else self.version,
         }
 
+    def item(self, item_id: int) -> tuple[dict[str, Any], bytes | None]:
+        """One item's metadata and serialised preview; KeyError when it is not in the index."""
+        conn = self._snapshot.connect()
+        try:
+            rows = metadata.fetch(conn, [item_id])
+            if item_id not in rows:
+                raise KeyError(item_id)
+            return rows[item_id], metadata.fetch_previews(conn, [item_id]).get(item_id)
+        finally:
+            conn.close()
+
+    def vector(self, item_id: int) -> np.ndarray:
+        """One item's stored (normalised) embedding; KeyError when it is not in the index."""
+        snapshot = self._snapshot
+        try:
+            return np.asarray(snapshot.index.reconstruct(int(item_id)))
+        except RuntimeError:
+            raise KeyError(item_id) from None
+
     # ------------------------------------------------------------------ writing
     def _rows(
         self, snapshot: Snapshot
@@ -213,9 +232,10 @@ class ActionIndex:
         try:
             rows = metadata.fetch(conn, ids.tolist())
             sig = metadata.fetch_sigmas(conn, ids.tolist()) if snapshot.manifest["has_sigma"] else {}
+            previews = metadata.fetch_previews(conn, ids.tolist())
         finally:
             conn.close()
-        items = [metadata.Item(**rows[int(i)]) for i in ids]
+        items = [metadata.Item(**rows[int(i)], preview=previews.get(int(i))) for i in ids]
         sigmas = (
             np.stack([np.asarray(sig[int(i)]) for i in ids])
             if snapshot.manifest["has_sigma"] and len(ids)

@@ -8,10 +8,12 @@ from pathlib import Path
 import numpy as np
 
 from export.runtime import OnnxModel
-from index.embed import Embeddings, embed_clips, embed_joints
+from index.embed import Embeddings, embed_joints
 from index.metadata import Item
+from index.preview import make_previews
 from skeleton.clip import Clip
 from skeleton.errors import SkeletonError
+from skeleton.pipelines import preprocess_clips
 from skeleton.prepared import PreparedDataset
 from skeleton.readers.auto import read_clips
 
@@ -24,7 +26,15 @@ def _label(names: list[str] | None, index: int | None) -> str | None:
     return names[index] if names and index < len(names) else str(index)
 
 
-def from_prepared(model: OnnxModel, directory: Path, first_id: int = 0) -> tuple[Embeddings, list[Item]]:
+def _previews(joints: np.ndarray, enabled: bool, chunk: int = 1024) -> list[bytes | None]:
+    if not enabled:
+        return [None] * len(joints)
+    return [p for i in range(0, len(joints), chunk) for p in make_previews(np.asarray(joints[i : i + chunk]))]
+
+
+def from_prepared(
+    model: OnnxModel, directory: Path, first_id: int = 0, previews: bool = True
+) -> tuple[Embeddings, list[Item]]:
     """Every clip of a prepared dataset; it must use the model's layout and pipeline."""
     data = PreparedDataset(directory)
     m = model.manifest
@@ -36,6 +46,7 @@ def from_prepared(model: OnnxModel, directory: Path, first_id: int = 0) -> tuple
         )
     embeddings = embed_joints(model, np.asarray(data.joints, dtype=np.float32))
     names = data.class_names or m.get("class_names")
+    blobs = _previews(data.joints, previews)
     now = time.time()
     items = [
         Item(
@@ -50,6 +61,7 @@ def from_prepared(model: OnnxModel, directory: Path, first_id: int = 0) -> tuple
             dataset=data.manifest["dataset"],
             added=now,
             user={"name": s["name"]},
+            preview=blobs[i],
         )
         for i, s in enumerate(data.samples)
     ]
@@ -68,10 +80,23 @@ def clip_files(paths: list[Path]) -> list[Path]:
     return files
 
 
-def from_files(model: OnnxModel, paths: list[Path], first_id: int = -1) -> tuple[Embeddings, list[Item]]:
+def from_files(
+    model: OnnxModel, paths: list[Path], first_id: int = -1, previews: bool = True
+) -> tuple[Embeddings, list[Item]]:
     """Raw clip files and folders (any reader); ids from ``first_id`` (-1: assigned by the index)."""
     clips: list[Clip] = [clip for path in clip_files(paths) for clip in read_clips(path)]
-    embeddings = embed_clips(model, clips)
+    return from_clips(model, clips, first_id, previews)
+
+
+def from_clips(
+    model: OnnxModel, clips: list[Clip], first_id: int = -1, previews: bool = True
+) -> tuple[Embeddings, list[Item]]:
+    """Raw clips -> the model's preprocessing -> embeddings and index items."""
+    if not clips:
+        raise SkeletonError("no clips to index")
+    joints = preprocess_clips(clips, model.manifest["layout"], model.manifest["pipeline"])
+    embeddings = embed_joints(model, joints)
+    blobs = _previews(joints, previews)
     names = model.manifest.get("class_names")
     now = time.time()
     items = [
@@ -87,6 +112,7 @@ def from_files(model: OnnxModel, paths: list[Path], first_id: int = -1) -> tuple
             dataset=c.meta.dataset,
             added=now,
             user={"name": c.meta.name},
+            preview=blobs[i],
         )
         for i, c in enumerate(clips)
     ]

@@ -28,6 +28,9 @@ def add_index_commands(subparsers: argparse._SubParsersAction) -> None:
         default="auto",
         help="auto: exact below 100k clips, IVF above",
     )
+    build.add_argument(
+        "--no-previews", action="store_true", help="do not store skeleton previews (about 7 KB per NTU clip)"
+    )
     build.set_defaults(func=_build)
     add = sub.add_parser("add", help="add clip files")
     add.add_argument("--index", type=Path, required=True)
@@ -62,9 +65,9 @@ def _build(args: argparse.Namespace) -> int:
 
     model = _model(args.model)
     if len(args.data) == 1 and (args.data[0] / "manifest.json").is_file():
-        emb, items = from_prepared(model, args.data[0])
+        emb, items = from_prepared(model, args.data[0], previews=not args.no_previews)
     else:
-        emb, items = from_files(model, args.data, first_id=0)
+        emb, items = from_files(model, args.data, first_id=0, previews=not args.no_previews)
     index = ActionIndex.create(
         args.out, emb.embedding, items, emb.sigma, model.manifest["model_sha256"], args.kind
     )
@@ -100,7 +103,7 @@ def _search(args: argparse.Namespace) -> int:
     index = ActionIndex(args.index, model.manifest["model_sha256"], model.manifest["embedding_dim"])
     for message in index.messages:
         print(f"warning: {message}")
-    emb, items = from_files(model, [args.file])
+    emb, items = from_files(model, [args.file], previews=False)
     sigmas = emb.sigma if args.uncertainty_aware else None
     hits = index.search(emb.embedding, args.k, args.label, sigmas)
     if args.json:

@@ -2,7 +2,8 @@
 
 Columns: id, label (name), label_index, source, frame_start, frame_end, subject, view, dataset,
 added (Unix time), user (JSON object of free-form fields), sigma (float32 blob: the embedding's
-per-dimension standard deviation, for uncertainty-aware re-ranking; NULL without a Gaussian head).
+per-dimension standard deviation, for uncertainty-aware re-ranking; NULL without a Gaussian head),
+preview (``index.preview``: a few frames of the preprocessed skeleton, for display; may be NULL).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ CREATE TABLE IF NOT EXISTS items (
     dataset TEXT,
     added REAL NOT NULL,
     user TEXT NOT NULL DEFAULT '{}',
-    sigma BLOB
+    sigma BLOB,
+    preview BLOB
 );
 CREATE INDEX IF NOT EXISTS items_label ON items(label);
 """
@@ -63,6 +65,7 @@ class Item:
     dataset: str | None = None
     added: float = field(default_factory=time.time)
     user: dict[str, Any] = field(default_factory=dict)
+    preview: bytes | None = field(default=None, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {c: getattr(self, c) for c in COLUMNS}
@@ -92,9 +95,10 @@ def insert(conn: sqlite3.Connection, items: list[Item], sigmas: np.ndarray | Non
                 item.added,
                 json.dumps(item.user, sort_keys=True),
                 blob,
+                item.preview,
             )
         )
-    conn.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    conn.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
     conn.commit()
 
 
@@ -117,6 +121,14 @@ def fetch_sigmas(conn: sqlite3.Connection, ids: list[int]) -> dict[int, np.ndarr
     marks = ",".join("?" * len(ids))
     rows = conn.execute(f"SELECT id, sigma FROM items WHERE id IN ({marks})", ids).fetchall()
     return {int(i): None if blob is None else np.frombuffer(blob, dtype=np.float32) for i, blob in rows}
+
+
+def fetch_previews(conn: sqlite3.Connection, ids: list[int]) -> dict[int, bytes | None]:
+    if not ids:
+        return {}
+    marks = ",".join("?" * len(ids))
+    rows = conn.execute(f"SELECT id, preview FROM items WHERE id IN ({marks})", ids).fetchall()
+    return {int(i): blob for i, blob in rows}
 
 
 def ids_with_label(conn: sqlite3.Connection, label: str) -> set[int]:

@@ -1,74 +1,73 @@
 """The FastAPI service, built by ``create_app`` (never at import time). No torch is imported.
 
-Endpoints: ``GET /livez``, ``GET /readyz`` (503 until the model, and the index when configured,
-are loaded and warmed), ``GET /v1/model``, ``GET /v1/index``, ``POST /v1/classify``,
-``POST /v1/embed``, ``POST /v1/search``. A clip is JSON joints ``[M][T][V][3]`` or ``[T][V][3]``
-with a layout name; the server applies the model's own preprocessing, so raw captures of any
-length work. Bad input gets a 4xx JSON error naming what is wrong.
+Read endpoints: ``GET /livez``, ``GET /readyz`` (503 until the model, and the index when one is
+configured, are loaded and warmed), ``GET /metrics``, ``GET /v1/model``, ``GET /v1/index``,
+``GET /v1/index/items/{id}``, ``GET /v1/data/files``, ``POST /v1/classify``, ``/v1/embed`` and
+``/v1/search`` (JSON) with ``/files`` variants taking multipart uploads. Admin endpoints (index
+mutation): ``POST /v1/index/items[/files]``, ``DELETE /v1/index/items/{id}``,
+``POST /v1/index/rebuild[/archive]`` (202 + job id), ``GET /v1/index/jobs/{id}``. The web page is
+``GET /``. A clip is JSON joints ``[M][T][V][3]`` or ``[T][V][3]`` with a layout name, a path
+under the data root, or an uploaded file in any format the data layer reads; the server applies
+the model's own preprocessing, so raw captures of any length work. Inference goes through the
+dynamic batcher (``server.batching``). Bad input gets a 4xx JSON error naming what is wrong.
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
 import math
-from collections.abc import AsyncIterator
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 
-from export.runtime import OnnxModel
+from export.runtime import OnnxModel, RuntimeModelError
 from index.action_index import ActionIndex
-from index.embed import embed_joints
+from index.build import from_clips, from_files, from_prepared
+from index.preview import load_preview, make_previews
+from index.store import IndexStoreError
+from server.batching import Batcher, BatchStats, DeadlineExceeded, QueueFull
+from server.files import confine, extract_archive, list_clip_files, read_upload
+from server.jobs import JobBusy, Jobs
+from server.limits import BodySizeLimit
+from server.metrics import Metrics, MetricsMiddleware
+from server.schemas import AddItemsIn, ClassifyIn, ClipIn, EmbedIn, RebuildIn, SearchIn
 from server.settings import Settings
 from skeleton.clip import Clip, ClipMeta, check_joints
 from skeleton.errors import SkeletonError
 from skeleton.layouts import get_layout
 from skeleton.pipelines import preprocess_clips
 
-
-class ClipIn(BaseModel):
-    joints: list[Any] = Field(description="[M][T][V][3] or [T][V][3] coordinates")
-    layout: str = "ntu"
-    name: str = "clip"
-
-
-class ClassifyIn(BaseModel):
-    clips: list[ClipIn]
-    top_k: int = Field(5, ge=1, le=100)
-
-
-class EmbedIn(BaseModel):
-    clips: list[ClipIn]
-
-
-class SearchIn(BaseModel):
-    clip: ClipIn | None = None
-    embedding: list[float] | None = None
-    k: int = Field(10, ge=1, le=1000)
-    label: str | None = None
-    uncertainty_aware: bool = False
+log = logging.getLogger("vcl.server")
+STATIC = Path(__file__).parent / "static"
+MODEL_KEYS = (
+    "layout",
+    "streams",
+    "fusion_weights",
+    "class_names",
+    "num_classes",
+    "embedding_dim",
+    "has_gaussian_head",
+    "pipeline",
+    "model_sha256",
+    "outputs",
+    "opset",
+    "method",
+)
 
 
-def _to_clip(item: ClipIn, index: int) -> Clip:
-    layout = get_layout(item.layout)
-    try:
-        arr = np.asarray(item.joints, dtype=np.float64)
-    except (ValueError, TypeError):
-        raise SkeletonError(
-            f"clips[{index}].joints: expected a numeric array [M][T][V][3] or [T][V][3]"
-        ) from None
-    if arr.ndim == 3:
-        arr = arr[None]
-    return Clip(
-        joints=check_joints(arr, f"clips[{index}]", layout.num_joints),
-        label=None,
-        meta=ClipMeta(source=f"request:{item.name}", name=item.name),
-        layout=layout.name,
-    )
+# ---------------------------------------------------------------------------- access
+def _key_matches(given: str, key: str | None) -> bool:
+    return bool(key) and hmac.compare_digest(given.encode(), (key or "").encode())
 
 
 def read_access(request: Request) -> None:
@@ -77,47 +76,363 @@ def read_access(request: Request) -> None:
     if settings.read_open:
         return
     given = request.headers.get("x-api-key", "")
-    keys = [k for k in (settings.api_key, settings.admin_key) if k]
-    if not any(hmac.compare_digest(given.encode(), k.encode()) for k in keys):
+    if not (_key_matches(given, settings.api_key) or _key_matches(given, settings.admin_key)):
         raise HTTPException(status_code=401, detail="missing or wrong X-API-Key")
 
 
+def admin_access(request: Request) -> None:
+    """Index mutation: the admin key only (401 without a valid key, 403 with a reader key)."""
+    settings: Settings = request.app.state.settings
+    given = request.headers.get("x-api-key", "")
+    if not settings.allow_mutation:
+        raise HTTPException(status_code=403, detail="index mutation is disabled (VCL_ALLOW_MUTATION)")
+    if _key_matches(given, settings.admin_key):
+        return
+    if _key_matches(given, settings.api_key):
+        raise HTTPException(status_code=403, detail="this endpoint needs the admin key")
+    raise HTTPException(status_code=401, detail="missing or wrong X-API-Key")
+
+
 Reader = Annotated[None, Depends(read_access)]
+Admin = Annotated[None, Depends(admin_access)]
 
 
+# ---------------------------------------------------------------------------- helpers
 def _softmax(x: np.ndarray) -> np.ndarray:
     z = np.exp(x - x.max(axis=1, keepdims=True))
     return z / z.sum(axis=1, keepdims=True)
 
 
+def _skeleton_json(blob: bytes | None) -> dict[str, Any] | None:
+    if blob is None:
+        return None
+    frames = load_preview(blob)  # (F, M, V, 3)
+    return {"frames": np.round(frames, 4).tolist()}
+
+
+class Service:
+    """The loaded model, index, batcher and jobs of one app; every endpoint goes through it."""
+
+    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.ready = False
+        self.model: OnnxModel | None = None
+        self.index: ActionIndex | None = None
+        self.batcher: Batcher | None = None
+        self.jobs = Jobs()
+        self.data_root = Path(settings.data_root) if settings.data_root else None
+
+    # -- lifecycle
+    def load(self) -> None:
+        s = self.settings
+        model = OnnxModel(s.model_dir, threads=s.threads)
+        shape = model.manifest["input"]["shape"]
+        model.run(np.zeros((1, *shape[1:]), np.float32))  # warm-up
+        self.model = model
+        for provider in model.providers:
+            self.metrics.provider.labels(provider).set(1)
+        if s.index_dir:
+            if (Path(s.index_dir) / "CURRENT").exists() or not s.allow_mutation:
+                self.index = ActionIndex(
+                    s.index_dir, model.manifest["model_sha256"], model.manifest["embedding_dim"]
+                )
+                self.index.search(np.ones((1, model.manifest["embedding_dim"]), np.float32), 1)  # warm-up
+                self._index_changed()
+            else:
+                log.warning("%s holds no index yet: search answers 404 until a rebuild", s.index_dir)
+
+    def _index_changed(self) -> None:
+        if self.index is not None:
+            info = self.index.info()
+            self.metrics.set_index(info["version"], info["count"])
+
+    # -- access to parts
+    def require_model(self) -> OnnxModel:
+        if not self.ready or self.model is None:
+            raise HTTPException(status_code=503, detail="model not loaded yet")
+        return self.model
+
+    def require_index(self) -> ActionIndex:
+        self.require_model()
+        if self.index is None:
+            detail = (
+                "no index configured (VCL_INDEX_DIR)" if not self.settings.index_dir else "the index is empty"
+            )
+            raise HTTPException(status_code=404, detail=detail)
+        return self.index
+
+    # -- clips
+    def _check_size(self, joints: np.ndarray, where: str) -> None:
+        s = self.settings
+        if joints.shape[0] > s.max_persons:
+            raise SkeletonError(
+                f"{where}: {joints.shape[0]} persons, at most {s.max_persons} (VCL_MAX_PERSONS)"
+            )
+        if joints.shape[1] > s.max_frames:
+            raise SkeletonError(f"{where}: {joints.shape[1]} frames, at most {s.max_frames} (VCL_MAX_FRAMES)")
+
+    def clip_from_json(self, item: ClipIn, where: str) -> list[Clip]:
+        if (item.joints is None) == (item.path is None):
+            raise SkeletonError(f"{where}: give exactly one of 'joints' or 'path'")
+        if item.path is not None:
+            path = confine(self.data_root, item.path)
+            if not path.is_file():
+                raise SkeletonError(f"{where}.path {item.path!r}: not a file")
+            from skeleton.readers.auto import read_clips
+
+            clips = read_clips(path)
+            for clip in clips:
+                self._check_size(clip.joints, where)
+            return clips
+        layout = get_layout(item.layout)
+        try:
+            arr = np.asarray(item.joints, dtype=np.float64)
+        except (ValueError, TypeError):
+            raise SkeletonError(
+                f"{where}.joints: expected a numeric array [M][T][V][3] or [T][V][3]"
+            ) from None
+        if arr.ndim == 3:
+            arr = arr[None]
+        if arr.ndim != 4:
+            raise SkeletonError(
+                f"{where}.joints: expected [M][T][V][3] or [T][V][3], got {arr.ndim} dimensions"
+            )
+        self._check_size(arr, where)
+        joints = check_joints(arr, where, layout.num_joints)
+        return [
+            Clip(
+                joints=joints,
+                label=None,
+                meta=ClipMeta(source=f"request:{item.name}", name=item.name),
+                layout=layout.name,
+            )
+        ]
+
+    def clips_from_uploads(self, files: list[tuple[str | None, bytes]]) -> list[Clip]:
+        clips: list[Clip] = []
+        for name, data in files:
+            for clip in read_upload(name, data):
+                self._check_size(clip.joints, f"upload {name!r}")
+                clips.append(clip)
+        return clips
+
+    def preprocess(self, clips: list[Clip]) -> np.ndarray:
+        m = self.require_model()
+        if not clips:
+            raise SkeletonError("clips: expected at least one clip")
+        if len(clips) > self.settings.max_clips:
+            raise SkeletonError(f"clips: at most {self.settings.max_clips} per request, got {len(clips)}")
+        return preprocess_clips(clips, m.manifest["layout"], m.manifest["pipeline"])
+
+    async def infer(self, joints: np.ndarray) -> dict[str, np.ndarray]:
+        assert self.batcher is not None
+        self.metrics.queue_depth.set(self.batcher.depth)
+        try:
+            return await self.batcher.submit(joints)
+        except QueueFull as err:
+            self.metrics.rejected.labels("queue_full").inc()
+            raise HTTPException(status_code=503, detail=str(err), headers={"Retry-After": "1"}) from None
+        except DeadlineExceeded as err:
+            self.metrics.rejected.labels("deadline").inc()
+            raise HTTPException(status_code=504, detail=str(err)) from None
+
+    # -- answers
+    def classify_results(
+        self, clips: list[Clip], joints: np.ndarray, out: dict[str, np.ndarray], top_k: int, preview: bool
+    ) -> list[dict[str, Any]]:
+        m = self.require_model().manifest
+        probs = _softmax(out["fused_logits"])
+        names = m["class_names"]
+        previews = make_previews(joints) if preview else None
+        results = []
+        for i, clip in enumerate(clips):
+            order = np.argsort(-probs[i], kind="stable")[:top_k]
+            entropy = float(-(probs[i] * np.log(probs[i] + 1e-12)).sum())
+            uncertainty: dict[str, Any] = {"softmax_entropy": entropy}
+            unknown = False
+            if m["has_gaussian_head"]:
+                per_stream = {s: float(np.log(np.square(out[f"{s}_sigma"][i])).mean()) for s in m["streams"]}
+                score = float(np.mean(list(per_stream.values())))
+                uncertainty.update({"score": score, "per_stream": per_stream})
+                threshold = self.settings.unknown_threshold
+                unknown = threshold is not None and score > threshold
+            best = int(order[0])
+            result = {
+                "name": clip.meta.name,
+                "label": names[best],
+                "class_index": best,
+                "probability": float(probs[i, best]),
+                "top_k": [
+                    {"label": names[int(c)], "class_index": int(c), "probability": float(probs[i, c])}
+                    for c in order
+                ],
+                "uncertainty": uncertainty,
+                "unknown": unknown,
+            }
+            if previews is not None:
+                result["skeleton"] = _skeleton_json(previews[i])
+            results.append(result)
+        return results
+
+    def embed_results(self, clips: list[Clip], out: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+        m = self.require_model().manifest
+        results = []
+        for i, clip in enumerate(clips):
+            item: dict[str, Any] = {"name": clip.meta.name, "embedding": out["embedding"][i].tolist()}
+            if m["has_gaussian_head"]:
+                item["streams"] = {
+                    s: {"mu": out[f"{s}_mu"][i].tolist(), "sigma": out[f"{s}_sigma"][i].tolist()}
+                    for s in m["streams"]
+                }
+            results.append(item)
+        return results
+
+    def query_from_output(self, out: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+        """The fused embedding (1, D) and its per-dimension sigma (as ``index.embed``)."""
+        m = self.require_model().manifest
+        if not m["has_gaussian_head"]:
+            return out["embedding"], None
+        sigmas = []
+        for s in m["streams"]:
+            mu, sigma = out[f"{s}_mu"], out[f"{s}_sigma"]
+            weight = math.sqrt(max(m["fusion_weights"].get(s, 0.0), 0.0))
+            sigmas.append(weight * sigma / np.maximum(np.linalg.norm(mu, axis=1, keepdims=True), 1e-12))
+        return out["embedding"], np.concatenate(sigmas, axis=1)
+
+    def search_results(
+        self, query: np.ndarray, sigma: np.ndarray | None, k: int, label: str | None, preview: bool
+    ) -> dict[str, Any]:
+        index = self.require_index()
+        hits = index.search(query, k, label, sigma)[0]
+        version = hits[0].version if hits else index.version
+        neighbours = []
+        for hit in hits:
+            row = hit.to_json()
+            if preview:
+                try:
+                    row["skeleton"] = _skeleton_json(index.item(hit.id)[1])
+                except KeyError:  # removed since the search; the search's own answer stands
+                    row["skeleton"] = None
+            neighbours.append(row)
+        return {"version": version, "neighbours": neighbours}
+
+    # -- mutation
+    def add_items(
+        self, clips: list[Clip], labels: list[str | None], extra: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        index = self.require_index()
+        model = self.require_model()
+        emb, items = from_clips(model, clips)
+        names = model.manifest.get("class_names") or []
+        for item, label, user in zip(items, labels, extra, strict=True):
+            if label is not None:
+                item.label = label
+                item.label_index = names.index(label) if label in names else None
+            item.user = {**item.user, **user}
+        version = index.add(emb.embedding, items, emb.sigma)
+        self._index_changed()
+        return {"ids": [item.id for item in items], "version": version}
+
+    def remove_item(self, item_id: int) -> dict[str, Any]:
+        index = self.require_index()
+        version = index.remove([item_id])
+        self._index_changed()
+        return {"removed": item_id, "version": version}
+
+    def rebuild(
+        self, source: Path, cleanup: Path | None
+    ) -> Callable[[Callable[[str], None]], dict[str, Any]]:
+        """The job body: embed every clip under ``source`` and swap the index to a new version."""
+        model = self.require_model()
+        settings = self.settings
+        assert settings.index_dir is not None
+
+        def job(stage: Callable[[str], None]) -> dict[str, Any]:
+            try:
+                stage("embedding")
+                if (source / "manifest.json").is_file() and (source / "joints.npy").is_file():
+                    emb, items = from_prepared(model, source)
+                else:
+                    emb, items = from_files(model, [source], first_id=0)
+                stage("writing")
+                if self.index is None:
+                    self.index = ActionIndex.create(
+                        settings.index_dir or "",
+                        emb.embedding,
+                        items,
+                        emb.sigma,
+                        model.manifest["model_sha256"],
+                    )
+                    version = self.index.version
+                else:
+                    version = self.index.rebuild(
+                        emb.embedding, items, emb.sigma, model.manifest["model_sha256"]
+                    )
+                self._index_changed()
+                return {"version": version, "count": len(items)}
+            finally:
+                if cleanup is not None:
+                    shutil.rmtree(cleanup, ignore_errors=True)
+
+        return job
+
+
+async def _read_files(files: list[UploadFile]) -> list[tuple[str | None, bytes]]:
+    return [(f.filename, await f.read()) for f in files]
+
+
 def create_app(settings: Settings) -> FastAPI:
-    state: dict[str, Any] = {"ready": False}
+    metrics = Metrics()
+    service = Service(settings, metrics)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        model = OnnxModel(settings.model_dir, threads=settings.threads)
-        shape = model.manifest["input"]["shape"]
-        model.run(np.zeros((1, *shape[1:]), np.float32))  # warm-up
-        state["model"] = model
-        if settings.index_dir:
-            state["index"] = ActionIndex(
-                settings.index_dir, model.manifest["model_sha256"], model.manifest["embedding_dim"]
-            )
-        state["ready"] = True
+        await run_in_threadpool(service.load)
+        assert service.model is not None
+        service.batcher = Batcher(
+            service.model.run,
+            max_batch=settings.max_batch,
+            max_wait_s=settings.max_wait_ms / 1000,
+            max_queue=settings.max_queue,
+            timeout_s=settings.request_timeout_s,
+            stats=BatchStats(metrics.on_batch),
+        )
+        service.batcher.start()
+        service.ready = True
         yield
-        state.clear()
+        service.ready = False
+        await service.batcher.stop()
 
-    app = FastAPI(title="VCL skeleton action service", lifespan=lifespan)
+    app = FastAPI(
+        title="VCL skeleton action service",
+        description="Action labels with uncertainty, embeddings and similar-motion search.",
+        lifespan=lifespan,
+    )
     app.state.settings = settings
+    app.state.service = service
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
 
     @app.exception_handler(SkeletonError)
     async def bad_input(request: Request, exc: SkeletonError) -> JSONResponse:
         return JSONResponse(status_code=422, content={"detail": str(exc)})
 
-    def model() -> OnnxModel:
-        if not state.get("ready"):
-            raise HTTPException(status_code=503, detail="model not loaded yet")
-        return state["model"]
+    @app.exception_handler(IndexStoreError)
+    async def bad_index_request(request: Request, exc: IndexStoreError) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"detail": str(exc)})
+
+    @app.exception_handler(RuntimeModelError)
+    async def bad_model_input(request: Request, exc: RuntimeModelError) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"detail": str(exc)})
+
+    # ------------------------------------------------------------------ health, page, metrics
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    if STATIC.is_dir():
+        app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/livez")
     def livez() -> dict[str, str]:
@@ -125,119 +440,273 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/readyz")
     def readyz() -> JSONResponse:
-        if not state.get("ready"):
+        if not service.ready:
             return JSONResponse(status_code=503, content={"status": "loading"})
         return JSONResponse({"status": "ready"})
 
+    @app.get("/metrics", response_class=Response)
+    def metrics_page(_: Reader) -> Response:
+        if service.batcher is not None:
+            metrics.queue_depth.set(service.batcher.depth)
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    # ------------------------------------------------------------------ model and index info
     @app.get("/v1/model")
     def model_info(_: Reader) -> dict[str, Any]:
-        m = model()
-        keys = (
-            "layout",
-            "streams",
-            "fusion_weights",
-            "class_names",
-            "num_classes",
-            "embedding_dim",
-            "has_gaussian_head",
-            "pipeline",
-            "model_sha256",
-            "outputs",
-            "opset",
-            "method",
-        )
-        return {**{k: m.manifest.get(k) for k in keys}, "providers": m.providers}
+        m = service.require_model()
+        layout = get_layout(m.manifest["layout"])
+        pipeline = (m.manifest.get("pipeline") or {}).get("name")
+        return {
+            **{k: m.manifest.get(k) for k in MODEL_KEYS},
+            "num_joints": layout.num_joints,
+            "bones": [list(edge) for edge in layout.edges],
+            # the vertical axis of preprocessed skeletons (vcl-official turns the spine onto +z)
+            "preview_up_axis": 2 if pipeline == "vcl-official" else layout.up_axis,
+            "providers": m.providers,
+        }
 
     @app.get("/v1/index")
     def index_info(_: Reader) -> dict[str, Any]:
-        model()
-        if "index" not in state:
-            raise HTTPException(status_code=404, detail="no index configured (VCL_INDEX_DIR)")
-        info = state["index"].info()
+        info = service.require_index().info()
         return {k: info[k] for k in ("version", "count", "dim", "kind", "model_sha256")}
 
-    def prepare(clips: list[ClipIn], m: OnnxModel) -> np.ndarray:
-        if not clips:
-            raise SkeletonError("clips: expected at least one clip")
-        if len(clips) > settings.max_clips:
-            raise SkeletonError(f"clips: at most {settings.max_clips} per request, got {len(clips)}")
-        return preprocess_clips(
-            [_to_clip(c, i) for i, c in enumerate(clips)], m.manifest["layout"], m.manifest["pipeline"]
-        )
+    @app.get("/v1/index/items/{item_id}")
+    def index_item(item_id: int, _: Reader) -> dict[str, Any]:
+        index = service.require_index()
+        try:
+            row, blob = index.item(item_id)
+        except KeyError:
+            raise HTTPException(status_code=404, detail=f"item {item_id} is not in the index") from None
+        return {"id": item_id, "metadata": row, "skeleton": _skeleton_json(blob), "version": index.version}
 
-    @app.post("/v1/classify")
-    def classify(body: ClassifyIn, _: Reader) -> dict[str, Any]:
-        m = model()
+    @app.get("/v1/data/files")
+    def data_files(_: Reader) -> dict[str, Any]:
+        service.require_model()
+        if service.data_root is None:
+            raise HTTPException(status_code=404, detail="no data root configured (VCL_DATA_ROOT)")
+        return {"files": list_clip_files(service.data_root)}
+
+    # ------------------------------------------------------------------ inference
+    async def classify_clips(clips_fn: Callable[[], list[Clip]], top_k: int, preview: bool) -> dict[str, Any]:
+        m = service.require_model()
         if not m.manifest.get("num_classes"):
             raise HTTPException(status_code=409, detail="this model has no classifier (pretraining only)")
-        out = m.run(prepare(body.clips, m))
-        probs = _softmax(out["fused_logits"])
-        names = m.manifest["class_names"]
-        streams = m.manifest["streams"]
-        results = []
-        for i, clip in enumerate(body.clips):
-            order = np.argsort(-probs[i], kind="stable")[: body.top_k]
-            entropy = float(-(probs[i] * np.log(probs[i] + 1e-12)).sum())
-            uncertainty: dict[str, Any] = {"softmax_entropy": entropy}
-            unknown = False
-            if m.manifest["has_gaussian_head"]:
-                per_stream = {s: float(np.log(np.square(out[f"{s}_sigma"][i])).mean()) for s in streams}
-                score = float(np.mean(list(per_stream.values())))
-                uncertainty.update({"score": score, "per_stream": per_stream})
-                unknown = settings.unknown_threshold is not None and score > settings.unknown_threshold
-            best = int(order[0])
-            results.append(
-                {
-                    "name": clip.name,
-                    "label": names[best],
-                    "class_index": best,
-                    "probability": float(probs[i, best]),
-                    "top_k": [
-                        {"label": names[int(c)], "class_index": int(c), "probability": float(probs[i, c])}
-                        for c in order
-                    ],
-                    "uncertainty": uncertainty,
-                    "unknown": unknown,
-                }
-            )
-        return {"results": results}
+
+        def prepare() -> tuple[list[Clip], np.ndarray]:
+            clips = clips_fn()
+            return clips, service.preprocess(clips)
+
+        clips, joints = await run_in_threadpool(prepare)
+        out = await service.infer(joints)
+        return {"results": service.classify_results(clips, joints, out, top_k, preview)}
+
+    @app.post("/v1/classify")
+    async def classify(body: ClassifyIn, _: Reader) -> dict[str, Any]:
+        """Label, top-k, uncertainty (sigma score per stream, softmax entropy) and `unknown` per clip."""
+        return await classify_clips(
+            lambda: [
+                c for i, item in enumerate(body.clips) for c in service.clip_from_json(item, f"clips[{i}]")
+            ],
+            body.top_k,
+            body.preview,
+        )
+
+    @app.post("/v1/classify/files")
+    async def classify_files(
+        _: Reader,
+        files: Annotated[list[UploadFile], File(description="clip files (.skeleton, .npz, .txt, .mat)")],
+        top_k: Annotated[int, Form(ge=1, le=100)] = 5,
+        preview: Annotated[bool, Form()] = False,
+    ) -> dict[str, Any]:
+        """As /v1/classify, for uploaded clip files (every clip in every file)."""
+        uploads = await _read_files(files)
+        return await classify_clips(lambda: service.clips_from_uploads(uploads), top_k, preview)
+
+    async def embed_clips(clips_fn: Callable[[], list[Clip]]) -> dict[str, Any]:
+        def prepare() -> tuple[list[Clip], np.ndarray]:
+            clips = clips_fn()
+            return clips, service.preprocess(clips)
+
+        clips, joints = await run_in_threadpool(prepare)
+        out = await service.infer(joints)
+        return {"results": service.embed_results(clips, out)}
 
     @app.post("/v1/embed")
-    def embed(body: EmbedIn, _: Reader) -> dict[str, Any]:
-        m = model()
-        out = m.run(prepare(body.clips, m))
-        results = []
-        for i, clip in enumerate(body.clips):
-            item: dict[str, Any] = {"name": clip.name, "embedding": out["embedding"][i].tolist()}
-            if m.manifest["has_gaussian_head"]:
-                item["streams"] = {
-                    s: {"mu": out[f"{s}_mu"][i].tolist(), "sigma": out[f"{s}_sigma"][i].tolist()}
-                    for s in m.manifest["streams"]
-                }
-            results.append(item)
-        return {"results": results}
+    async def embed(body: EmbedIn, _: Reader) -> dict[str, Any]:
+        """Per clip: mu and sigma per stream, and the fused retrieval embedding."""
+        return await embed_clips(
+            lambda: [
+                c for i, item in enumerate(body.clips) for c in service.clip_from_json(item, f"clips[{i}]")
+            ]
+        )
+
+    @app.post("/v1/embed/files")
+    async def embed_files(
+        _: Reader, files: Annotated[list[UploadFile], File(description="clip files")]
+    ) -> dict[str, Any]:
+        uploads = await _read_files(files)
+        return await embed_clips(lambda: service.clips_from_uploads(uploads))
+
+    async def search_clip(clips_fn: Callable[[], list[Clip]], body: SearchIn) -> dict[str, Any]:
+        service.require_index()
+
+        def prepare() -> np.ndarray:
+            clips = clips_fn()
+            if len(clips) != 1:
+                raise SkeletonError(f"search: expected one clip, the input holds {len(clips)}")
+            return service.preprocess(clips)
+
+        joints = await run_in_threadpool(prepare)
+        out = await service.infer(joints)
+        query, sigma = service.query_from_output(out)
+        return await run_in_threadpool(
+            service.search_results,
+            query,
+            sigma if body.uncertainty_aware else None,
+            body.k,
+            body.label,
+            body.preview,
+        )
 
     @app.post("/v1/search")
-    def search(body: SearchIn, _: Reader) -> dict[str, Any]:
-        m = model()
-        if "index" not in state:
-            raise HTTPException(status_code=404, detail="no index configured (VCL_INDEX_DIR)")
-        if (body.clip is None) == (body.embedding is None):
-            raise SkeletonError("search: give exactly one of 'clip' or 'embedding'")
-        sigma = None
+    async def search(body: SearchIn, _: Reader) -> dict[str, Any]:
+        """Neighbours of a clip, an embedding or an indexed item, with the answering index version."""
+        m = service.require_model()
+        index = service.require_index()
+        given = sum(x is not None for x in (body.clip, body.embedding, body.id))
+        if given != 1:
+            raise SkeletonError("search: give exactly one of 'clip', 'embedding' or 'id'")
         if body.clip is not None:
-            emb = embed_joints(m, prepare([body.clip], m))
-            query = emb.embedding
-            sigma = emb.sigma if body.uncertainty_aware else None
+            clip = body.clip
+            return await search_clip(lambda: service.clip_from_json(clip, "clip"), body)
+        if body.id is not None:
+            try:
+                query = index.vector(body.id)[None]
+            except KeyError:
+                raise HTTPException(status_code=404, detail=f"item {body.id} is not in the index") from None
         else:
-            query = np.asarray([body.embedding], dtype=np.float32)
-            if query.shape[1] != m.manifest["embedding_dim"] or not all(
-                map(math.isfinite, body.embedding or [])
-            ):
-                raise SkeletonError(
-                    f"embedding: expected {m.manifest['embedding_dim']} finite numbers, got {query.shape[1]}"
-                )
-        hits = state["index"].search(query, body.k, body.label, sigma)[0]
-        return {"version": state["index"].version, "neighbours": [h.to_json() for h in hits]}
+            values = body.embedding or []
+            dim = m.manifest["embedding_dim"]
+            if len(values) != dim or not all(map(math.isfinite, values)):
+                raise SkeletonError(f"embedding: expected {dim} finite numbers, got {len(values)}")
+            query = np.asarray([values], dtype=np.float32)
+            if not np.any(query):
+                raise SkeletonError("embedding: all zeros has no direction")
+        return await run_in_threadpool(service.search_results, query, None, body.k, body.label, body.preview)
+
+    @app.post("/v1/search/files")
+    async def search_files(
+        _: Reader,
+        file: Annotated[UploadFile, File(description="one clip file")],
+        k: Annotated[int, Form(ge=1, le=1000)] = 10,
+        label: Annotated[str | None, Form()] = None,
+        uncertainty_aware: Annotated[bool, Form()] = False,
+        preview: Annotated[bool, Form()] = False,
+    ) -> dict[str, Any]:
+        uploads = await _read_files([file])
+        body = SearchIn(k=k, label=label, uncertainty_aware=uncertainty_aware, preview=preview)
+        return await search_clip(lambda: service.clips_from_uploads(uploads), body)
+
+    # ------------------------------------------------------------------ mutation (admin)
+    @app.post("/v1/index/items", status_code=201)
+    async def add_items(body: AddItemsIn, _: Admin) -> dict[str, Any]:
+        """Embed and add clips (with optional labels and metadata); returns their ids and the new version."""
+        service.require_index()
+
+        def work() -> dict[str, Any]:
+            clips, labels, extra = [], [], []
+            for i, item in enumerate(body.clips):
+                for clip in service.clip_from_json(item, f"clips[{i}]"):
+                    clips.append(clip)
+                    labels.append(item.label)
+                    extra.append(item.metadata)
+            if not clips or len(clips) > settings.max_clips:
+                raise SkeletonError(f"clips: expected 1 to {settings.max_clips} clips, got {len(clips)}")
+            return service.add_items(clips, labels, extra)
+
+        return await run_in_threadpool(work)
+
+    @app.post("/v1/index/items/files", status_code=201)
+    async def add_item_files(
+        _: Admin,
+        files: Annotated[list[UploadFile], File(description="clip files")],
+        label: Annotated[str | None, Form()] = None,
+    ) -> dict[str, Any]:
+        service.require_index()
+        uploads = await _read_files(files)
+
+        def work() -> dict[str, Any]:
+            clips = service.clips_from_uploads(uploads)
+            if not clips or len(clips) > settings.max_clips:
+                raise SkeletonError(f"clips: expected 1 to {settings.max_clips} clips, got {len(clips)}")
+            return service.add_items(clips, [label] * len(clips), [{}] * len(clips))
+
+        return await run_in_threadpool(work)
+
+    @app.delete("/v1/index/items/{item_id}")
+    async def remove_item(item_id: int, _: Admin) -> dict[str, Any]:
+        service.require_index()
+        try:
+            return await run_in_threadpool(service.remove_item, item_id)
+        except IndexStoreError:
+            raise HTTPException(status_code=404, detail=f"item {item_id} is not in the index") from None
+
+    def start_rebuild(source: Path, cleanup: Path | None) -> JSONResponse:
+        try:
+            job = service.jobs.start("rebuild", service.rebuild(source, cleanup))
+        except JobBusy as err:
+            if cleanup is not None:
+                shutil.rmtree(cleanup, ignore_errors=True)
+            raise HTTPException(status_code=409, detail=f"a rebuild is already running ({err})") from None
+        return JSONResponse(
+            status_code=202, content={"job": job.to_json(), "status_url": f"/v1/index/jobs/{job.id}"}
+        )
+
+    def check_rebuild_allowed() -> None:
+        service.require_model()
+        if not settings.index_dir:
+            raise HTTPException(status_code=404, detail="no index configured (VCL_INDEX_DIR)")
+        if service.jobs.running is not None:
+            raise HTTPException(
+                status_code=409, detail=f"a rebuild is already running (job {service.jobs.running})"
+            )
+
+    @app.post("/v1/index/rebuild", status_code=202)
+    def rebuild(body: RebuildIn, _: Admin) -> JSONResponse:
+        """Rebuild the index from clip files (or a prepared dataset) in a folder under the data root."""
+        check_rebuild_allowed()
+        source = confine(service.data_root, body.folder)
+        if not source.is_dir():
+            raise SkeletonError(f"folder {body.folder!r}: not a folder")
+        return start_rebuild(source, None)
+
+    @app.post("/v1/index/rebuild/archive", status_code=202)
+    async def rebuild_archive(
+        _: Admin, archive: Annotated[UploadFile, File(description=".zip or .tar[.gz] of clip files")]
+    ) -> JSONResponse:
+        """Rebuild the index from an uploaded archive of clip files."""
+        check_rebuild_allowed()
+        data = await archive.read()
+        tmp = Path(tempfile.mkdtemp(prefix="vcl-rebuild-"))
+        try:
+            count = await run_in_threadpool(
+                extract_archive, data, archive.filename, tmp, 8 * settings.max_body_bytes
+            )
+            if count == 0:
+                raise SkeletonError(f"archive {archive.filename!r}: no files in it")
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return start_rebuild(tmp, tmp)
+
+    @app.get("/v1/index/jobs/{job_id}")
+    def job_status(job_id: str, _: Admin) -> dict[str, Any]:
+        job = service.jobs.get(job_id)
+        if job is None:
+            raise HTTPException(status_code=404, detail=f"no job {job_id!r}")
+        return job.to_json()
 
     return app
+
+
+__all__ = ["admin_access", "create_app", "read_access"]

@@ -1,0 +1,165 @@
+"""Dynamic batching: concurrent requests share one ONNX Runtime call.
+
+Each request puts its preprocessed clips (n, C, T, V, M) on a bounded queue with a deadline and
+awaits a future. One worker task takes the oldest request, keeps taking more until ``max_batch``
+clips are gathered or ``max_wait_s`` has passed since it started gathering, runs the model once in
+a worker thread and hands every request its own rows. A full queue is refused at once
+(``QueueFull``, the app answers 503 with Retry-After); a request still waiting at its deadline gets
+``DeadlineExceeded`` (504) and is dropped from any batch not yet run. Inputs are validated before
+they are queued, so one bad clip cannot reach a batch; should the runtime still fail on a batch,
+each request in it is re-run alone, so only the failing request sees the error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+RunFn = Callable[[np.ndarray], dict[str, np.ndarray]]
+
+
+class QueueFull(Exception):
+    """The batching queue is at capacity."""
+
+
+class DeadlineExceeded(Exception):
+    """A request waited past its deadline."""
+
+
+@dataclass
+class _Request:
+    inputs: np.ndarray
+    deadline: float
+    future: asyncio.Future[dict[str, np.ndarray]] = field(repr=False)
+
+
+@dataclass
+class BatchStats:
+    """What the metrics need: called with (batch size in clips, requests in it, seconds in run)."""
+
+    on_batch: Callable[[int, int, float], None] | None = None
+
+
+class Batcher:
+    """Gathers requests into batches of at most ``max_batch`` clips (one request larger than that
+    runs alone). ``max_queue`` bounds waiting requests; ``timeout_s`` is each request's deadline."""
+
+    def __init__(
+        self,
+        run: RunFn,
+        max_batch: int = 32,
+        max_wait_s: float = 0.005,
+        max_queue: int = 256,
+        timeout_s: float = 10.0,
+        stats: BatchStats | None = None,
+    ) -> None:
+        if max_batch < 1 or max_queue < 1 or max_wait_s < 0 or timeout_s <= 0:
+            raise ValueError("batcher: max_batch and max_queue >= 1, max_wait_s >= 0, timeout_s > 0")
+        self.run_fn = run
+        self.max_batch = max_batch
+        self.max_wait_s = max_wait_s
+        self.timeout_s = timeout_s
+        self.stats = stats or BatchStats()
+        self._queue: asyncio.Queue[_Request] = asyncio.Queue(maxsize=max_queue)
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def depth(self) -> int:
+        """Requests waiting (not yet taken into a batch)."""
+        return self._queue.qsize()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._worker(), name="vcl-batcher")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        while not self._queue.empty():
+            request = self._queue.get_nowait()
+            if not request.future.done():
+                request.future.set_exception(DeadlineExceeded("server shutting down"))
+
+    async def submit(self, inputs: np.ndarray) -> dict[str, np.ndarray]:
+        """Run ``inputs`` (n, C, T, V, M) as part of a batch; returns this request's output rows."""
+        loop = asyncio.get_running_loop()
+        request = _Request(inputs, time.monotonic() + self.timeout_s, loop.create_future())
+        try:
+            self._queue.put_nowait(request)
+        except asyncio.QueueFull:
+            raise QueueFull(f"the batching queue is full ({self._queue.maxsize} requests)") from None
+        try:
+            return await asyncio.wait_for(asyncio.shield(request.future), timeout=self.timeout_s)
+        except TimeoutError:
+            request.future.cancel()
+            raise DeadlineExceeded(f"not answered within {self.timeout_s:g} s") from None
+
+    async def _worker(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            first = await self._queue.get()
+            batch = [first]
+            clips = len(first.inputs)
+            gather_until = time.monotonic() + self.max_wait_s
+            while clips < self.max_batch:
+                remaining = gather_until - time.monotonic()
+                if remaining <= 0 and self._queue.empty():
+                    break
+                try:
+                    nxt = (
+                        self._queue.get_nowait()
+                        if not self._queue.empty()
+                        else await asyncio.wait_for(self._queue.get(), timeout=remaining)
+                    )
+                except TimeoutError:
+                    break
+                if clips + len(nxt.inputs) > self.max_batch:
+                    await self._run(loop, batch)  # nxt starts the next batch
+                    batch, clips = [nxt], len(nxt.inputs)
+                    gather_until = time.monotonic() + self.max_wait_s
+                    continue
+                batch.append(nxt)
+                clips += len(nxt.inputs)
+            await self._run(loop, batch)
+
+    async def _run(self, loop: asyncio.AbstractEventLoop, batch: list[_Request]) -> None:
+        now = time.monotonic()
+        live = []
+        for request in batch:
+            if request.future.done():
+                continue  # the caller gave up
+            if now > request.deadline:
+                request.future.set_exception(DeadlineExceeded("deadline passed while queued"))
+                continue
+            live.append(request)
+        if not live:
+            return
+        inputs = np.concatenate([r.inputs for r in live]) if len(live) > 1 else live[0].inputs
+        start = time.perf_counter()
+        try:
+            out = await loop.run_in_executor(None, self.run_fn, inputs)
+        except Exception as exc:
+            if len(live) == 1:
+                if not live[0].future.done():
+                    live[0].future.set_exception(exc)
+                return
+            for request in live:  # isolate the failing request
+                await self._run(loop, [request])
+            return
+        if self.stats.on_batch is not None:
+            self.stats.on_batch(len(inputs), len(live), time.perf_counter() - start)
+        offset = 0
+        for request in live:
+            n = len(request.inputs)
+            if not request.future.done():
+                request.future.set_result({k: v[offset : offset + n] for k, v in out.items()})
+            offset += n
