@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= runs/demo
+DEMO_PORT ?= 8000
 
 .PHONY: demo test lint typecheck unit install clean browser
 
@@ -15,8 +16,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Train (first time only), export, index, then serve the web page and API on 127.0.0.1:8000.
 demo: $(STAMP)
 	$(BIN)/vcl demo --out $(DEMO_DIR)
+	$(BIN)/vcl serve --model $(DEMO_DIR)/model --index $(DEMO_DIR)/index --data-root $(DEMO_DIR)/samples \
+		--host 127.0.0.1 --port $(DEMO_PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

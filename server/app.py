@@ -32,7 +32,7 @@ from fastapi.staticfiles import StaticFiles
 
 from export.runtime import OnnxModel, RuntimeModelError
 from index.action_index import ActionIndex
-from index.build import from_clips, from_files, from_prepared
+from index.build import CLIP_SUFFIXES, from_clips, from_files, from_prepared
 from index.preview import load_preview, make_previews
 from index.store import IndexStoreError
 from server.batching import Batcher, BatchStats, DeadlineExceeded, QueueFull
@@ -341,9 +341,10 @@ class Service:
         return {"removed": item_id, "version": version}
 
     def rebuild(
-        self, source: Path, cleanup: Path | None
+        self, source: Path, cleanup: Path | None, label: str
     ) -> Callable[[Callable[[str], None]], dict[str, Any]]:
-        """The job body: embed every clip under ``source`` and swap the index to a new version."""
+        """The job body: embed every clip under ``source`` and swap the index to a new version.
+        Errors name the source by ``label`` (the request's folder or archive), not a server path."""
         model = self.require_model()
         settings = self.settings
         assert settings.index_dir is not None
@@ -371,6 +372,8 @@ class Service:
                     )
                 self._index_changed()
                 return {"version": version, "count": len(items)}
+            except SkeletonError as err:
+                raise SkeletonError(str(err).replace(str(source), label)) from None
             finally:
                 if cleanup is not None:
                     shutil.rmtree(cleanup, ignore_errors=True)
@@ -651,9 +654,9 @@ def create_app(settings: Settings) -> FastAPI:
         except IndexStoreError:
             raise HTTPException(status_code=404, detail=f"item {item_id} is not in the index") from None
 
-    def start_rebuild(source: Path, cleanup: Path | None) -> JSONResponse:
+    def start_rebuild(source: Path, cleanup: Path | None, label: str) -> JSONResponse:
         try:
-            job = service.jobs.start("rebuild", service.rebuild(source, cleanup))
+            job = service.jobs.start("rebuild", service.rebuild(source, cleanup, label))
         except JobBusy as err:
             if cleanup is not None:
                 shutil.rmtree(cleanup, ignore_errors=True)
@@ -678,7 +681,7 @@ def create_app(settings: Settings) -> FastAPI:
         source = confine(service.data_root, body.folder)
         if not source.is_dir():
             raise SkeletonError(f"folder {body.folder!r}: not a folder")
-        return start_rebuild(source, None)
+        return start_rebuild(source, None, f"folder {body.folder!r}")
 
     @app.post("/v1/index/rebuild/archive", status_code=202)
     async def rebuild_archive(
@@ -692,12 +695,16 @@ def create_app(settings: Settings) -> FastAPI:
             count = await run_in_threadpool(
                 extract_archive, data, archive.filename, tmp, 8 * settings.max_body_bytes
             )
-            if count == 0:
-                raise SkeletonError(f"archive {archive.filename!r}: no files in it")
+            clip_count = sum(1 for p in tmp.rglob("*") if p.is_file() and p.suffix.lower() in CLIP_SUFFIXES)
+            if count == 0 or clip_count == 0:
+                raise SkeletonError(
+                    f"archive {archive.filename!r}: no clip files in it "
+                    f"(expected {', '.join(sorted(CLIP_SUFFIXES))})"
+                )
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        return start_rebuild(tmp, tmp)
+        return start_rebuild(tmp, tmp, f"archive {archive.filename!r}")
 
     @app.get("/v1/index/jobs/{job_id}")
     def job_status(job_id: str, _: Admin) -> dict[str, Any]:

@@ -41,8 +41,11 @@ def reference() -> dict:
         return {key: data[key] for key in data.files}
 
 
-def tiny_exported_model(root: Path, seed: int, streams: str = "[joint, bone, motion]") -> tuple[Path, Path]:
-    """Prepare 44 synthetic clips, pretrain a tiny VCL model for one epoch, export it.
+def tiny_exported_model(
+    root: Path, seed: int, streams: str = "[joint, bone, motion]", classifier: bool = False
+) -> tuple[Path, Path]:
+    """Prepare 44 synthetic clips, pretrain a tiny VCL model for one epoch, export it; with
+    ``classifier``, linear probes fitted on all 44 clips become its classifiers (as the demo does).
 
     Returns (prepared dataset directory, exported model directory) under ``root``.
     """
@@ -63,5 +66,27 @@ def tiny_exported_model(root: Path, seed: int, streams: str = "[joint, bone, mot
         f"run.out_dir={root / 'run'}",
     ]
     train(load_config(None, overrides), progress=False)
-    export_checkpoint(root / "run" / "checkpoints" / "last", root / "model", max_batch=8)
+    checkpoint = root / "run" / "checkpoints" / "last"
+    if classifier:
+        checkpoint = _probe_classifiers(checkpoint, data, root / "classifier")
+    export_checkpoint(checkpoint, root / "model", max_batch=8)
     return data, root / "model"
+
+
+def _probe_classifiers(checkpoint: Path, data: Path, out: Path) -> Path:
+    import torch
+
+    from skeleton.layouts import get_layout
+    from skeleton.prepared import PreparedDataset
+    from train.checkpoint import load_checkpoint, save_checkpoint
+    from train.probe import extract_features, linear_probe_layer
+
+    model, meta = load_checkpoint(checkpoint)
+    dataset = PreparedDataset(data)
+    features = extract_features(model.encoders, dataset.joints, get_layout(meta["layout"]).parents)
+    labels = torch.from_numpy(dataset.labels)
+    num_classes = dataset.manifest["num_classes"]
+    for stream in model.streams:
+        model.classifiers[stream] = linear_probe_layer(features[stream], labels, num_classes, epochs=100)
+    meta = {**meta, "num_classes": num_classes, "class_names": dataset.class_names}
+    return save_checkpoint(out, model, meta)

@@ -83,20 +83,23 @@ def knn_accuracy(
     return float((predicted == query_labels).float().mean())
 
 
-def linear_probe_logits(
+def linear_probe_layer(
     train_x: torch.Tensor,
     train_y: torch.Tensor,
-    test_x: torch.Tensor,
     num_classes: int,
     epochs: int = 300,
     lr: float = 0.05,
     seed: int = 0,
-) -> torch.Tensor:
-    """Test logits (Q, num_classes) of a softmax classifier trained full-batch (Adam) on standardised
-    frozen features (N, D)."""
+) -> nn.Linear:
+    """A softmax classifier trained full-batch (Adam) on standardised frozen features (N, D),
+    returned as one Linear on the raw features: the standardisation is folded into its weights
+    (W' = W / std, b' = b - W' mean), so it can be exported as the model's classifier. Features
+    whose spread is under 1e-3 of the largest are left unscaled."""
     generator = torch.Generator().manual_seed(seed)
-    mean, std = train_x.mean(0), train_x.std(0) + 1e-6
-    a, b = (train_x - mean) / std, (test_x - mean) / std
+    mean, std = train_x.mean(0), train_x.std(0)
+    # (nearly) constant features carry nothing; scaling them by 1/std would only amplify rounding
+    std = torch.where(std > 1e-3 * std.max().clamp_min(1e-12), std, torch.ones_like(std))
+    a = (train_x - mean) / std
     layer = nn.Linear(a.shape[1], num_classes)
     with torch.no_grad():
         layer.weight.normal_(0, 0.01, generator=generator)
@@ -106,8 +109,26 @@ def linear_probe_logits(
         optimizer.zero_grad()
         F.cross_entropy(layer(a), train_y).backward()
         optimizer.step()
+    folded = nn.Linear(a.shape[1], num_classes)
     with torch.no_grad():
-        return layer(b)
+        folded.weight.copy_(layer.weight / std)
+        folded.bias.copy_(layer.bias - folded.weight @ mean)
+    return folded
+
+
+def linear_probe_logits(
+    train_x: torch.Tensor,
+    train_y: torch.Tensor,
+    test_x: torch.Tensor,
+    num_classes: int,
+    epochs: int = 300,
+    lr: float = 0.05,
+    seed: int = 0,
+) -> torch.Tensor:
+    """Test logits (Q, num_classes) of ``linear_probe_layer`` trained on (train_x, train_y)."""
+    layer = linear_probe_layer(train_x, train_y, num_classes, epochs, lr, seed)
+    with torch.no_grad():
+        return layer(test_x)
 
 
 def linear_probe_accuracy(

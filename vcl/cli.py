@@ -7,6 +7,7 @@ import sys
 
 from index.cli import add_index_commands
 from server.cli import add_serve_command
+from server.client_cli import add_client_commands
 from skeleton.cli import add_data_commands
 from skeleton.errors import SkeletonError
 from train.cli import add_eval_commands, add_export_commands, add_train_commands
@@ -25,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_export_commands(sub)
     add_index_commands(sub)
     add_serve_command(sub)
+    add_client_commands(sub)
     add_demo_command(sub)
     return parser
 

@@ -1,12 +1,15 @@
-"""``vcl demo``: run the pipeline that exists so far on the built-in synthetic dataset.
+"""``vcl demo``: the whole pipeline on the built-in synthetic dataset, ready to serve.
 
 1. generate and prepare the synthetic dataset (vcl-official pipeline);
 2. fit a ridge classifier on raw preprocessed coordinates: the floor learned encoders must beat;
 3. pretrain a small three-stream VCL model on CPU (skipped when the run already exists);
-4. linear probes on its frozen pooled features, per stream and fused 0.6/0.6/0.4;
-5. draw one clip per class and the accuracies.
+4. linear probes on its frozen pooled features, per stream and fused 0.6/0.6/0.4; the probes
+   become the model's classifiers (``vcl/classifier`` checkpoint);
+5. draw one clip per class and the accuracies;
+6. export the classifier model to ONNX (``model/``), index every clip (``index/``) and write one
+   held-out clip file per class (``samples/``, the server's data root).
 
-Export, indexing and serving join as they land.
+Every step reuses what an earlier run left. ``make demo`` then runs ``vcl serve`` on it.
 """
 
 from __future__ import annotations
@@ -89,18 +92,54 @@ def run_demo(args: argparse.Namespace) -> int:
     (out / "results.json").write_text(json.dumps(accuracies, indent=1) + "\n")
     figure = draw(dataset, accuracies, out / "demo.png")
     print(f"one clip per class and the accuracies drawn in {figure}; numbers in {out / 'results.json'}")
-    print("next stages (export, index, server) join the demo as they land")
+    export_index_and_samples(out, data_dir, args.seed)
+    print(
+        f"ready to serve: vcl serve --model {out / 'model'} --index {out / 'index'} "
+        f"--data-root {out / 'samples'}"
+    )
     return 0
 
 
+def export_index_and_samples(out: Path, data_dir: Path, seed: int) -> None:
+    """Export the classifier checkpoint, index the prepared clips, write one sample file per class."""
+    from export.onnx_export import export_checkpoint
+    from export.runtime import OnnxModel
+    from index.action_index import ActionIndex
+    from index.build import from_prepared
+    from skeleton.readers.npz import write_npz
+    from skeleton.readers.synthetic import SYNTHETIC_CLASSES, synthetic_clip
+
+    model_dir, index_dir, samples = out / "model", out / "index", out / "samples"
+    if (model_dir / "manifest.json").is_file():
+        print(f"using the exported model in {model_dir}")
+    else:
+        print(f"exporting to ONNX in {model_dir}")
+        export_checkpoint(out / "vcl" / "classifier", model_dir)
+    model = OnnxModel(model_dir)
+    if (index_dir / "CURRENT").is_file():
+        print(f"using the index in {index_dir}")
+    else:
+        emb, items = from_prepared(model, data_dir)
+        index = ActionIndex.create(index_dir, emb.embedding, items, emb.sigma, model.manifest["model_sha256"])
+        print(f"indexed {len(items)} clips into {index_dir} ({index.version})")
+    samples.mkdir(parents=True, exist_ok=True)
+    classes = len(SYNTHETIC_CLASSES)
+    for c, name in enumerate(SYNTHETIC_CLASSES):
+        path = samples / f"{c:02d}_{name.replace(' ', '_')}.npz"
+        if not path.is_file():  # a clip stream the training set never saw (seed + 1000)
+            write_npz(path, [synthetic_clip(c + classes, seed=seed + 1000)], list(SYNTHETIC_CLASSES))
+    print(f"{classes} held-out sample clips in {samples}")
+
+
 def pretrain_and_probe(data_dir: Path, run_dir: Path, epochs: int, seed: int) -> dict[str, float]:
-    """Pretrain VCL (unless already done) and return linear-probe top-1 per stream and fused."""
+    """Pretrain VCL (unless already done), fit linear probes on the cross-subject training split,
+    save them as the classifiers of ``run_dir/classifier`` and return top-1 per stream and fused."""
     import torch
 
-    from train.checkpoint import load_checkpoint
+    from train.checkpoint import load_checkpoint, save_checkpoint
     from train.config import load_config
     from train.model import DEFAULT_FUSION
-    from train.probe import extract_features, linear_probe_logits
+    from train.probe import extract_features, linear_probe_layer
     from train.trainer import train
 
     last = run_dir / "checkpoints" / "last"
@@ -130,12 +169,22 @@ def pretrain_and_probe(data_dir: Path, run_dir: Path, epochs: int, seed: int) ->
     accuracies: dict[str, float] = {}
     fused = torch.zeros(len(test_idx), num_classes)
     for stream in model.streams:
-        logits = linear_probe_logits(gallery[stream], labels[train_idx], queries[stream], num_classes)
+        layer = linear_probe_layer(gallery[stream], labels[train_idx], num_classes)
+        model.classifiers[stream] = layer
+        with torch.no_grad():
+            logits = layer(queries[stream])
         accuracies[f"VCL {stream}"] = float((logits.argmax(1) == labels[test_idx]).float().mean())
         fused += DEFAULT_FUSION[stream] * logits
         print(f"linear probe on frozen VCL {stream} features: top-1 {accuracies[f'VCL {stream}']:.1%}")
     accuracies["VCL fused"] = float((fused.argmax(1) == labels[test_idx]).float().mean())
     print(f"three-stream fusion 0.6/0.6/0.4: top-1 {accuracies['VCL fused']:.1%}")
+    probe_meta = {
+        **meta,
+        "num_classes": num_classes,
+        "class_names": dataset.class_names,
+        "classifier": "linear probe on frozen features (xsub train split)",
+    }
+    save_checkpoint(run_dir / "classifier", model, probe_meta)
     return accuracies
 
 

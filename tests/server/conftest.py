@@ -1,0 +1,48 @@
+"""A tiny real model with a classifier, its index and a data root, built once per test session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import tiny_exported_model
+
+
+@dataclass(frozen=True)
+class ServiceFiles:
+    """data: prepared synthetic dataset (44 clips); model: exported classifier model; index: its
+    index (ids 0..43); root: a data root holding ``few/`` (3 .npz files, one clip each),
+    ``many/`` (one .npz of 60 clips) and ``prepared/`` (the prepared dataset)."""
+
+    data: Path
+    model: Path
+    index: Path
+    root: Path
+
+
+@pytest.fixture(scope="session")
+def service_files(tmp_path_factory: pytest.TempPathFactory) -> ServiceFiles:
+    import shutil
+
+    from export.runtime import OnnxModel
+    from index.action_index import ActionIndex
+    from index.build import from_prepared
+    from skeleton.readers.npz import write_npz
+    from skeleton.readers.synthetic import SYNTHETIC_CLASSES, synthetic_clip
+
+    base = tmp_path_factory.mktemp("service")
+    data, model = tiny_exported_model(base, seed=9, classifier=True)
+    runtime = OnnxModel(model)
+    emb, items = from_prepared(runtime, data)
+    ActionIndex.create(base / "index", emb.embedding, items, emb.sigma, runtime.manifest["model_sha256"])
+    root = base / "root"
+    (root / "few").mkdir(parents=True)
+    (root / "many").mkdir()
+    names = list(SYNTHETIC_CLASSES)
+    for i in range(3):
+        write_npz(root / "few" / f"clip{i}.npz", [synthetic_clip(i, seed=9)], names)
+    write_npz(root / "many" / "clips.npz", [synthetic_clip(i, seed=5) for i in range(60)], names)
+    shutil.copytree(data, root / "prepared")
+    return ServiceFiles(data, model, base / "index", root)
