@@ -16,6 +16,7 @@ import tarfile
 import tempfile
 import zipfile
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from pathlib import Path, PurePosixPath
 
@@ -63,7 +64,8 @@ def read_upload(filename: str | None, data: bytes) -> list[Clip]:
             ) from None
     if not clips:
         raise SkeletonError(f"upload {filename!r}: no clips in the file")
-    return clips
+    # the temporary path means nothing to anyone: name the upload instead
+    return [replace(c, meta=replace(c.meta, source=f"upload:{name}")) for c in clips]
 
 
 def confine(root: Path | None, relative: str) -> Path:

@@ -280,6 +280,8 @@ def test_rebuild_jobs_and_conflict(service_files: ServiceFiles, tmp_path: Path) 
         job = _wait(client, started.json()["job"]["id"])
         assert job["status"] == "succeeded" and job["result"]["count"] == 3
         assert client.get("/v1/index").json()["count"] == 3
+        sources = {client.get(f"/v1/index/items/{i}").json()["metadata"]["source"] for i in range(3)}
+        assert sources == {f"archive:new.tar.gz/a/clip{i}.npz" for i in range(3)}
         # bad sources fail clearly and leave the index as it was
         evil = _tar_gz({"../../evil.npz": b"x"})
         refused = client.post(
