@@ -258,7 +258,7 @@ def test_rebuild_from_an_archive_then_a_folder(served: Served, empty: str, tmp_p
 
     job = admin.wait_job(admin.rebuild(folder="clips")["job"]["id"], timeout=60, poll=0.05)
     assert job["status"] == "succeeded" and admin.index()["count"] == NUM_CLIPS
-    assert admin.item(5)["metadata"]["source"] == "clips/clip5.npz"  # relative to the data root, in file order
+    assert admin.item(5)["metadata"]["source"] == "clips/clip5.npz"  # relative to the data root
     with pytest.raises(ApiError, match="HTTP 404: no job 'nope'"):
         admin.job("nope")
     with pytest.raises(ApiError, match="HTTP 422: .*not a zip or tar archive"):
