@@ -77,16 +77,17 @@ class Jobs:
         def set_stage(stage: str) -> None:
             job.stage = stage
 
+        status, error, result = "succeeded", None, {}
         try:
-            job.result = fn(set_stage)
-            job.status, job.stage = "succeeded", "done"
+            result = fn(set_stage)
         except Exception as err:  # reported through the job, never lost
-            job.status, job.error = "failed", f"{type(err).__name__}: {err}" if not str(err) else str(err)
-            log.warning("job %s (%s) failed: %s", job.id, job.kind, job.error)
-        finally:
-            job.finished = time.time()
-            with self._lock:
-                self._running = None
+            status, error = "failed", str(err) or type(err).__name__
+            log.warning("job %s (%s) failed: %s", job.id, job.kind, error)
+        with self._lock:  # free the slot before the outcome is visible: a poller may start the next
+            self._running = None
+        job.result, job.error, job.finished = result, error, time.time()
+        job.stage = "done" if status == "succeeded" else job.stage
+        job.status = status
 
     def wait(self, job_id: str, timeout: float) -> Job | None:
         """Poll until the job finishes (for tests and the CLI); None if it is unknown."""

@@ -21,6 +21,7 @@ from skeleton.readers.ntu import read_ntu_skeleton
 from skeleton.readers.synthetic import synthetic_clip
 from tests.conftest import REPO, shared_path, tiny_exported_model
 from train.official import import_official
+from train.predict import predict_files
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +108,17 @@ def test_classify_the_official_model(tmp_path: Path, reference: dict) -> None:
     clips = [{"joints": read_ntu_skeleton(f).joints.tolist(), "name": f.stem} for f in files]
     with TestClient(create_app(Settings(model_dir=str(tmp_path / "model")))) as client:
         result = client.post("/v1/classify", json={"clips": clips, "top_k": 3}).json()["results"]
+        uploaded = client.post(
+            "/v1/classify/files", files=[("files", (f.name, f.read_bytes())) for f in files]
+        ).json()["results"]
     assert [r["class_index"] for r in result] == reference["pred_fused"].tolist()
+    # the raw .skeleton files posted as uploads: the same labels as `vcl predict` on the same model
+    predicted = predict_files(tmp_path / "model", files)
+    assert [r["label"] for r in uploaded] == [p["label"] for p in predicted] == [r["label"] for r in result]
+    for up, pr in zip(uploaded, predicted, strict=True):
+        assert up["name"] == pr["name"] and up["probability"] == pytest.approx(
+            pr["top"][0]["probability"], abs=1e-6
+        )
     assert result[1]["label"] == "handshaking" and len(result[0]["top_k"]) == 3
     assert result[0]["uncertainty"]["softmax_entropy"] > 0 and result[0]["unknown"] is False
 

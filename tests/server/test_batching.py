@@ -1,0 +1,144 @@
+"""The dynamic batcher and the job runner on their own, with plain functions as the model."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+
+from server.batching import Batcher, BatchStats, DeadlineExceeded, QueueFull
+from server.jobs import JobBusy, Jobs
+
+
+class Doubler:
+    """A model: out = 2 * x per row; records the batch sizes it was called with; fails on NaN."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.calls: list[int] = []
+        self.delay = delay
+
+    def __call__(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        self.calls.append(len(x))
+        time.sleep(self.delay)
+        if np.isnan(x).any():
+            raise ValueError("NaN in the batch")
+        return {"y": 2 * x, "n": np.full(len(x), len(x))}
+
+
+def _run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+def test_concurrent_requests_share_one_call_and_get_their_own_rows() -> None:
+    model = Doubler()
+    seen: list[tuple[int, int]] = []
+
+    async def main() -> list[dict[str, np.ndarray]]:
+        batcher = Batcher(
+            model, max_batch=64, max_wait_s=0.05, stats=BatchStats(lambda c, r, _: seen.append((c, r)))
+        )
+        batcher.start()
+        inputs = [np.full((k, 3), float(i)) for i, k in enumerate([1, 2, 3, 1, 5])]
+        try:
+            return await asyncio.gather(*(batcher.submit(x) for x in inputs))
+        finally:
+            await batcher.stop()
+
+    outs = _run(main())
+    assert model.calls == [12] and seen == [(12, 5)]
+    for i, (out, k) in enumerate(zip(outs, [1, 2, 3, 1, 5], strict=True)):
+        assert out["y"].shape == (k, 3) and np.all(out["y"] == 2 * i) and np.all(out["n"] == 12)
+
+
+def test_max_batch_splits_and_an_oversized_request_runs_alone() -> None:
+    model = Doubler()
+
+    async def main() -> None:
+        batcher = Batcher(model, max_batch=4, max_wait_s=0.05)
+        batcher.start()
+        try:
+            await asyncio.gather(*(batcher.submit(np.ones((k, 2))) for k in [3, 1, 2, 6, 1]))
+        finally:
+            await batcher.stop()
+
+    _run(main())
+    assert model.calls == [4, 2, 6, 1]  # 3+1 | 2 (6 would pass 4) | 6 alone | 1
+
+
+def test_a_failing_request_does_not_fail_its_batch_mates() -> None:
+    model = Doubler()
+
+    async def main() -> list[object]:
+        batcher = Batcher(model, max_batch=16, max_wait_s=0.05)
+        batcher.start()
+        bad = np.ones((1, 2))
+        bad[0, 1] = np.nan
+        try:
+            return await asyncio.gather(
+                batcher.submit(np.ones((2, 2))),
+                batcher.submit(bad),
+                batcher.submit(np.zeros((1, 2))),
+                return_exceptions=True,
+            )
+        finally:
+            await batcher.stop()
+
+    good, failed, other = _run(main())
+    assert isinstance(failed, ValueError) and "NaN" in str(failed)
+    assert np.all(good["y"] == 2) and np.all(other["y"] == 0)
+    assert model.calls == [4, 2, 1, 1]  # the batch, then each request alone
+
+
+def test_full_queue_and_deadline() -> None:
+    model = Doubler(delay=0.3)
+
+    async def main() -> tuple[list[Any], int]:
+        batcher = Batcher(model, max_batch=1, max_wait_s=0.0, max_queue=2, timeout_s=0.1)
+        batcher.start()
+        try:
+            first = asyncio.ensure_future(batcher.submit(np.ones((1, 1))))
+            await asyncio.sleep(0.02)  # the worker takes it: the queue is empty, the model busy
+            waiting = [asyncio.ensure_future(batcher.submit(np.ones((1, 1)))) for _ in range(2)]
+            await asyncio.sleep(0)
+            with pytest.raises(QueueFull, match="queue is full"):
+                await batcher.submit(np.ones((1, 1)))
+            results = await asyncio.gather(first, *waiting, return_exceptions=True)
+            await asyncio.sleep(0.4)  # the worker finishes the first call, then drops the expired ones
+            return results, batcher.depth
+        finally:
+            await batcher.stop()
+
+    results, depth = _run(main())
+    assert all(isinstance(r, DeadlineExceeded) for r in results)  # 0.3 s of work, 0.1 s deadlines
+    assert depth == 0 and model.calls == [1]  # the expired requests never reached the model
+
+
+def test_one_job_at_a_time_with_status() -> None:
+    jobs = Jobs()
+    release = threading.Event()
+
+    def slow(stage: Any) -> dict[str, Any]:
+        stage("embedding")
+        release.wait(10)
+        return {"count": 3}
+
+    job = jobs.start("rebuild", slow)
+    with pytest.raises(JobBusy, match=job.id):
+        jobs.start("rebuild", slow)
+    time.sleep(0.05)
+    running = jobs.get(job.id)
+    assert running is not None and running.status == "running" and running.stage == "embedding"
+    release.set()
+    done = jobs.wait(job.id, 10)
+    assert done is not None and done.status == "succeeded" and done.result == {"count": 3}
+
+    def broken(stage: Any) -> dict[str, Any]:
+        raise ValueError("no clip files in 'x'")
+
+    failed = jobs.wait(jobs.start("rebuild", broken).id, 10)
+    assert failed is not None and failed.status == "failed" and failed.error == "no clip files in 'x'"
+    assert jobs.running is None and jobs.get("nope") is None
