@@ -46,3 +46,19 @@ def service_files(tmp_path_factory: pytest.TempPathFactory) -> ServiceFiles:
     write_npz(root / "many" / "clips.npz", [synthetic_clip(i, seed=5) for i in range(60)], names)
     shutil.copytree(data, root / "prepared")
     return ServiceFiles(data, model, base / "index", root)
+
+
+@pytest.fixture(scope="session")
+def official_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The authors' NTU-60 checkpoints imported and exported to ONNX (skips without ../shared/data)."""
+    from export.onnx_export import export_checkpoint
+    from tests.conftest import shared_path
+    from train.official import import_official
+
+    folder = shared_path("vcl_official")
+    root = tmp_path_factory.mktemp("official")
+    checkpoint = import_official(
+        {s: folder / f"ntu60_xsub_{s}_linear.pt" for s in ("joint", "bone", "motion")}, root / "ckpt"
+    )
+    export_checkpoint(checkpoint, root / "model", max_batch=4)
+    return root / "model"

@@ -11,7 +11,6 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
-from export.onnx_export import export_checkpoint
 from export.runtime import OnnxModel
 from index.action_index import ActionIndex
 from index.build import from_prepared
@@ -20,7 +19,6 @@ from server.settings import Settings
 from skeleton.readers.ntu import read_ntu_skeleton
 from skeleton.readers.synthetic import synthetic_clip
 from tests.conftest import REPO, shared_path, tiny_exported_model
-from train.official import import_official
 from train.predict import predict_files
 
 
@@ -98,22 +96,17 @@ def test_keys(vcl_setup: tuple[Path, Path]) -> None:
         Settings(model_dir=str(model), read_open=False)
 
 
-def test_classify_the_official_model(tmp_path: Path, reference: dict) -> None:
-    folder = shared_path("vcl_official")
-    checkpoint = import_official(
-        {s: folder / f"ntu60_xsub_{s}_linear.pt" for s in ("joint", "bone", "motion")}, tmp_path / "ckpt"
-    )
-    export_checkpoint(checkpoint, tmp_path / "model", max_batch=4)
+def test_classify_the_official_model(official_model: Path, reference: dict) -> None:
     files = sorted(shared_path("ntu_samples").glob("*.skeleton"))
     clips = [{"joints": read_ntu_skeleton(f).joints.tolist(), "name": f.stem} for f in files]
-    with TestClient(create_app(Settings(model_dir=str(tmp_path / "model")))) as client:
+    with TestClient(create_app(Settings(model_dir=str(official_model)))) as client:
         result = client.post("/v1/classify", json={"clips": clips, "top_k": 3}).json()["results"]
         uploaded = client.post(
             "/v1/classify/files", files=[("files", (f.name, f.read_bytes())) for f in files]
         ).json()["results"]
     assert [r["class_index"] for r in result] == reference["pred_fused"].tolist()
     # the raw .skeleton files posted as uploads: the same labels as `vcl predict` on the same model
-    predicted = predict_files(tmp_path / "model", files)
+    predicted = predict_files(official_model, files)
     assert [r["label"] for r in uploaded] == [p["label"] for p in predicted] == [r["label"] for r in result]
     for up, pr in zip(uploaded, predicted, strict=True):
         assert up["name"] == pr["name"] and up["probability"] == pytest.approx(

@@ -1,8 +1,7 @@
 """The web page in a real headless Chromium against the real app served by uvicorn (no mocks).
 
 The model is the authors' NTU-60 model with an index of the five NTU samples when ``../shared/data``
-is there; without it, a tiny randomly initialised classifier (with a Gaussian head) and synthetic
-``.npz`` clips. Chromium and chromedriver come from Debian (``make browser``); the tests skip
+is there; without it, the tiny synthetic classifier of ``service_files`` (tests/server/conftest.py). Chromium and chromedriver come from Debian (``make browser``); the tests skip
 without them unless ``VCL_REQUIRE_BROWSER=1``.
 """
 
@@ -15,10 +14,8 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
-import numpy as np
 import pytest
 import uvicorn
 from selenium import webdriver
@@ -34,6 +31,7 @@ from index.build import from_files
 from server.app import create_app
 from server.settings import Settings
 from tests.conftest import SHARED_DATA
+from tests.server.conftest import ServiceFiles
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -64,85 +62,6 @@ def _require_browser() -> None:
         if os.environ.get("VCL_REQUIRE_BROWSER") == "1":
             pytest.fail(f"VCL_REQUIRE_BROWSER=1 but {reason}")
         pytest.skip(reason)
-
-
-# ---------------------------------------------------------------------------- model and data
-def _official_model(root: Path) -> tuple[Path, Path, str, str]:
-    """The authors' NTU-60 model; the data root is the five NTU samples."""
-    from export.onnx_export import export_checkpoint
-    from train.official import import_official
-
-    folder = SHARED_DATA / "vcl_official"
-    checkpoint = import_official(
-        {s: folder / f"ntu60_xsub_{s}_linear.pt" for s in ("joint", "bone", "motion")}, root / "ckpt"
-    )
-    export_checkpoint(checkpoint, root / "model", max_batch=4)
-    return (
-        root / "model",
-        SHARED_DATA / "ntu_samples",
-        "S001C003P008R002A058.skeleton",
-        "S001C001P001R001A011",
-    )
-
-
-def _tiny_model(root: Path) -> tuple[Path, Path, str, str]:
-    """A tiny random classifier with a Gaussian head on the synthetic classes, and 6 synthetic clips."""
-    import torch
-
-    from export.onnx_export import export_checkpoint
-    from skeleton.graph import spatial_partition
-    from skeleton.layouts import NTU
-    from skeleton.pipelines import get_pipeline
-    from skeleton.readers.synthetic import SYNTHETIC_CLASSES, synthetic_clip
-    from train.checkpoint import save_checkpoint
-    from train.model import MultiStreamModel, StreamEncoder
-
-    torch.manual_seed(0)
-    arch: dict[str, Any] = {
-        "widths": [8, 8, 16],
-        "strides": [1, 2, 1],
-        "dropout": 0.0,
-        "hidden_dim": 32,
-        "projection_dim": 16,
-        "latent_dim": 8,
-    }
-    streams = ("joint", "bone", "motion")
-    adjacency = torch.as_tensor(spatial_partition(NTU))
-    encoders = {
-        s: StreamEncoder(
-            adjacency,
-            head="gaussian",
-            widths=tuple(arch["widths"]),
-            strides=tuple(arch["strides"]),
-            **{k: arch[k] for k in ("dropout", "hidden_dim", "projection_dim", "latent_dim")},
-        )
-        for s in streams
-    }
-    classifiers = {s: torch.nn.Linear(16, len(SYNTHETIC_CLASSES)) for s in streams}
-    meta = {
-        "method": "vcl",
-        "head": "gaussian",
-        "layout": NTU.name,
-        "pipeline": get_pipeline("vcl-official").describe(),
-        "class_names": list(SYNTHETIC_CLASSES),
-        "num_classes": len(SYNTHETIC_CLASSES),
-        "architecture": arch,
-        "dataset": {"dataset": "synthetic"},
-        "epoch": None,
-    }
-    model = MultiStreamModel(encoders, NTU.parents, classifiers, None)
-    export_checkpoint(save_checkpoint(root / "ckpt", model, meta), root / "model", max_batch=4)
-    data = root / "clips"
-    data.mkdir()
-    for i in range(6):
-        clip = synthetic_clip(i, seed=3)
-        np.savez(
-            data / f"clip_{i:02d}.npz",
-            joints=clip.joints[None],
-            labels=np.array([clip.label]),
-            class_names=np.array(SYNTHETIC_CLASSES),
-        )
-    return root / "model", data, "clip_02.npz", "clip_05"
 
 
 @dataclass(frozen=True)
@@ -183,17 +102,24 @@ class ServerThread:
 
 
 @pytest.fixture(scope="module")
-def web_files(tmp_path_factory: pytest.TempPathFactory) -> WebFiles:
+def web_files(request: pytest.FixtureRequest) -> WebFiles:
+    """The authors' NTU-60 model with an index of the five NTU samples (the data root) when
+    ../shared/data is there, else the tiny synthetic classifier of ``service_files``."""
     _require_browser()  # before the model build, which takes a while
-    root = tmp_path_factory.mktemp("web")
     needed = [f"vcl_official/ntu60_xsub_{s}_linear.pt" for s in ("joint", "bone", "motion")]
-    official = all((SHARED_DATA / p).exists() for p in [*needed, "ntu_samples"])
-    model, data, picked, upload = (_official_model if official else _tiny_model)(root)
+    if not all((SHARED_DATA / p).exists() for p in [*needed, "ntu_samples"]):
+        files: ServiceFiles = request.getfixturevalue("service_files")
+        few = files.root / "few"
+        return WebFiles(files.model, files.index, files.root, "few/clip1.npz", few / "clip2.npz", False)
+    model: Path = request.getfixturevalue("official_model")
+    root = Path(request.getfixturevalue("tmp_path_factory").mktemp("web"))
+    data = SHARED_DATA / "ntu_samples"
     runtime = OnnxModel(model)
     embeddings, items = from_files(runtime, [data], first_id=0)
     index = root / "index"
     ActionIndex.create(index, embeddings.embedding, items, embeddings.sigma, runtime.manifest["model_sha256"])
-    return WebFiles(model, index, data, picked, next(data.glob(f"{upload}.*")), official)
+    upload = data / "S001C001P001R001A011.skeleton"
+    return WebFiles(model, index, data, "S001C003P008R002A058.skeleton", upload, True)
 
 
 @pytest.fixture(scope="module")
