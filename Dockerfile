@@ -1,7 +1,10 @@
 # GPU serving image: CUDA runtime, the project with the GPU packages (onnxruntime-gpu, faiss-gpu),
 # no torch (the server never imports it), non-root, model and index as volumes.
 #   docker build -t vcl-serve .
-#   docker run --gpus all -p 8000:8000 -v $PWD/models/x:/models/model:ro -v $PWD/indexes/x:/models/index vcl-serve
+#   docker run --gpus all -p 8000:8000 -v $PWD/models/x:/models/model:ro -v $PWD/indexes/x:/models/index \
+#       [-v /data/clips:/data:ro] [-e VCL_READ_OPEN=false -e VCL_API_KEY=...] vcl-serve
+# Settings are VCL_* variables (docs/server.md); index mutation stays off unless VCL_ALLOW_MUTATION
+# and a real VCL_ADMIN_KEY are given.
 FROM nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04
 
 ENV DEBIAN_FRONTEND=noninteractive PIP_NO_CACHE_DIR=1 PYTHONUNBUFFERED=1
@@ -22,9 +25,10 @@ COPY server ./server
 RUN pip install --upgrade pip && pip install ".[gpu]"
 
 RUN useradd --create-home --uid 10001 vcl
+RUN mkdir -p /data && chown vcl /data
 USER vcl
-VOLUME ["/models/model", "/models/index"]
-ENV VCL_MODEL_DIR=/models/model VCL_INDEX_DIR=/models/index
+VOLUME ["/models/model", "/models/index", "/data"]
+ENV VCL_MODEL_DIR=/models/model VCL_INDEX_DIR=/models/index VCL_DATA_ROOT=/data
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s CMD curl -fsS http://127.0.0.1:8000/readyz || exit 1
 ENTRYPOINT ["vcl", "serve", "--model", "/models/model", "--host", "0.0.0.0", "--port", "8000"]
