@@ -66,14 +66,18 @@ class Service:
         for provider in model.providers:
             self.metrics.provider.labels(provider).set(1)
         if s.index_dir:
-            if (Path(s.index_dir) / "CURRENT").exists() or not s.allow_mutation:
+            if (Path(s.index_dir) / "CURRENT").exists():
                 self.index = ActionIndex(
                     s.index_dir, model.manifest["model_sha256"], model.manifest["embedding_dim"]
                 )
                 self.index.search(np.ones((1, model.manifest["embedding_dim"]), np.float32), 1)  # warm-up
                 self._index_changed()
             else:
-                log.warning("%s holds no index yet: search answers 404 until a rebuild", s.index_dir)
+                log.warning(
+                    "%s holds no index: search answers 404%s",
+                    s.index_dir,
+                    " until a rebuild" if s.allow_mutation else " (build one with vcl index build)",
+                )
 
     def _index_changed(self) -> None:
         if self.index is not None:
@@ -90,7 +94,9 @@ class Service:
         self.require_model()
         if self.index is None:
             detail = (
-                "no index configured (VCL_INDEX_DIR)" if not self.settings.index_dir else "the index is empty"
+                "no index configured (VCL_INDEX_DIR)"
+                if not self.settings.index_dir
+                else "no index built yet in VCL_INDEX_DIR"
             )
             raise HTTPException(status_code=404, detail=detail)
         return self.index

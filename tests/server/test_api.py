@@ -56,6 +56,15 @@ def test_readyz_is_503_until_the_model_is_warm(service_files: ServiceFiles) -> N
         assert client.get("/readyz").json() == {"status": "ready"}
 
 
+def test_empty_index_dir_serves_without_search(service_files: ServiceFiles, tmp_path: Path) -> None:
+    settings = _settings(service_files, tmp_path / "no-index", allow_mutation=False)
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/readyz").status_code == 200
+        missing = client.post("/v1/search", json={"id": 1})
+        assert missing.status_code == 404 and "no index built yet" in missing.json()["detail"]
+        assert client.post("/v1/classify", json={"clips": [{"path": "few/clip0.npz"}]}).status_code == 200
+
+
 def test_classify_uploads_paths_and_json_agree(service_files: ServiceFiles) -> None:
     files = service_files
     clip = read_npz(files.root / "few" / "clip1.npz")[0]

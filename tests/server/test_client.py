@@ -247,7 +247,7 @@ def test_add_search_and_remove_items(served: Served) -> None:
 
 def test_rebuild_from_an_archive_then_a_folder(served: Served, empty: str, tmp_path: Path) -> None:
     admin = VclClient(empty, api_key=ADMIN)
-    with pytest.raises(ApiError, match="HTTP 404: the index is empty"):
+    with pytest.raises(ApiError, match="HTTP 404: no index built yet in VCL_INDEX_DIR"):
         admin.index()
     started = admin.rebuild(archive=_archive(tmp_path / "four.tar.gz", served.files[:4]))
     job_id = started["job"]["id"]
