@@ -48,10 +48,18 @@ class OnnxModel:
         precision: ``fp32`` (``model.onnx``) or a variant listed in the manifest (``fp16``, ``int8``).
         require_gpu: fail instead of falling back to the CPU when CUDA is not usable.
         threads: intra-op threads for the CPU provider (0 = ONNX Runtime's default).
+        spin: let idle intra-op threads spin-wait for work (ONNX Runtime's default: lowest latency
+            for back-to-back calls). The server turns it off: between requests spinning threads
+            burn a core that request parsing needs (measured in docs/server.md).
     """
 
     def __init__(
-        self, model_dir: str | Path, precision: str = "fp32", require_gpu: bool = False, threads: int = 0
+        self,
+        model_dir: str | Path,
+        precision: str = "fp32",
+        require_gpu: bool = False,
+        threads: int = 0,
+        spin: bool = True,
     ) -> None:
         import onnxruntime as ort
 
@@ -87,6 +95,8 @@ class OnnxModel:
         if threads > 0:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
+        if not spin:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(
             str(path), options, providers=[p for p in wanted if p in available]
         )

@@ -192,7 +192,7 @@ def create_app(settings: Settings) -> FastAPI:
         index = service.require_index()
         try:
             row, blob = index.item(item_id)
-        except KeyError:
+        except (KeyError, OverflowError):  # OverflowError: an id past 64 bits, so in no index
             raise HTTPException(status_code=404, detail=f"item {item_id} is not in the index") from None
         return {"id": item_id, "metadata": row, "skeleton": skeleton_json(blob), "version": index.version}
 
@@ -208,13 +208,7 @@ def create_app(settings: Settings) -> FastAPI:
         m = service.require_model()
         if not m.manifest.get("num_classes"):
             raise HTTPException(status_code=409, detail="this model has no classifier (pretraining only)")
-
-        def prepare() -> tuple[list[Clip], np.ndarray]:
-            clips = clips_fn()
-            return clips, service.preprocess(clips)
-
-        clips, joints = await run_in_threadpool(prepare)
-        out = await service.infer(joints)
+        clips, joints, out = await service.infer(clips_fn)
         return {"results": service.classify_results(clips, joints, out, top_k, preview)}
 
     @app.post("/v1/classify")
@@ -240,12 +234,7 @@ def create_app(settings: Settings) -> FastAPI:
         return await classify_clips(lambda: service.clips_from_uploads(uploads), top_k, preview)
 
     async def embed_clips(clips_fn: Callable[[], list[Clip]]) -> dict[str, Any]:
-        def prepare() -> tuple[list[Clip], np.ndarray]:
-            clips = clips_fn()
-            return clips, service.preprocess(clips)
-
-        clips, joints = await run_in_threadpool(prepare)
-        out = await service.infer(joints)
+        clips, _, out = await service.infer(clips_fn)
         return {"results": service.embed_results(clips, out)}
 
     @app.post("/v1/embed")
@@ -267,14 +256,13 @@ def create_app(settings: Settings) -> FastAPI:
     async def search_clip(clips_fn: Callable[[], list[Clip]], body: SearchIn) -> dict[str, Any]:
         service.require_index()
 
-        def prepare() -> np.ndarray:
+        def one_clip() -> list[Clip]:
             clips = clips_fn()
             if len(clips) != 1:
                 raise SkeletonError(f"search: expected one clip, the input holds {len(clips)}")
-            return service.preprocess(clips)
+            return clips
 
-        joints = await run_in_threadpool(prepare)
-        out = await service.infer(joints)
+        _, _, out = await service.infer(one_clip)
         query, sigma = service.query_from_output(out)
         return await run_in_threadpool(
             service.search_results,
@@ -299,7 +287,7 @@ def create_app(settings: Settings) -> FastAPI:
         if body.id is not None:
             try:
                 query = index.vector(body.id)[None]
-            except KeyError:
+            except (KeyError, OverflowError):  # OverflowError: an id past 64 bits, so in no index
                 raise HTTPException(status_code=404, detail=f"item {body.id} is not in the index") from None
         else:
             values = body.embedding or []

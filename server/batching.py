@@ -3,23 +3,28 @@
 Each request puts its preprocessed clips (n, C, T, V, M) on a bounded queue with a deadline and
 awaits a future. One worker task takes the oldest request, keeps taking more until ``max_batch``
 clips are gathered or ``max_wait_s`` has passed since it started gathering, runs the model once in
-a worker thread and hands every request its own rows. A full queue is refused at once
-(``QueueFull``, the app answers 503 with Retry-After); a request still waiting at its deadline gets
-``DeadlineExceeded`` (504) and is dropped from any batch not yet run. Inputs are validated before
-they are queued, so one bad clip cannot reach a batch; should the runtime still fail on a batch,
-each request in it is re-run alone, so only the failing request sees the error.
+a worker thread and hands every request its own rows. It waits only while more work is on its way:
+requests announce themselves (``announce``) before their preprocessing starts, and when nothing is
+queued or announced the batch runs at once, so a lone request never pays the gathering window.
+A full queue is refused at once (``QueueFull``, the app answers 503 with Retry-After); a request
+still waiting at its deadline gets ``DeadlineExceeded`` (504) and is dropped from any batch not
+yet run. Inputs are validated before they are queued, so one bad clip cannot reach a batch; should
+the runtime still fail on a batch, each request in it is re-run alone, so only the failing request
+sees the error.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 
 RunFn = Callable[[np.ndarray], dict[str, np.ndarray]]
+POLL_S = 0.001  # how often a gathering batch re-checks whether announced requests are still coming
 
 
 class QueueFull(Exception):
@@ -35,6 +40,13 @@ class _Request:
     inputs: np.ndarray
     deadline: float
     future: asyncio.Future[dict[str, np.ndarray]] = field(repr=False)
+
+
+@dataclass
+class Announcement:
+    """A request on its way to the queue (see ``Batcher.announce``)."""
+
+    queued: bool = False
 
 
 @dataclass
@@ -66,6 +78,19 @@ class Batcher:
         self.stats = stats or BatchStats()
         self._queue: asyncio.Queue[_Request] = asyncio.Queue(maxsize=max_queue)
         self._task: asyncio.Task[None] | None = None
+        self._announced = 0  # requests being preprocessed, not yet queued
+
+    @contextmanager
+    def announce(self) -> Iterator[Announcement]:
+        """Wrap a request's preprocessing and ``submit(..., announcement)``: until it is queued, a
+        gathering batch may wait for it (up to ``max_wait_s``)."""
+        announcement = Announcement()
+        self._announced += 1
+        try:
+            yield announcement
+        finally:
+            if not announcement.queued:
+                self._announced -= 1
 
     @property
     def depth(self) -> int:
@@ -89,14 +114,20 @@ class Batcher:
             if not request.future.done():
                 request.future.set_exception(DeadlineExceeded("server shutting down"))
 
-    async def submit(self, inputs: np.ndarray) -> dict[str, np.ndarray]:
-        """Run ``inputs`` (n, C, T, V, M) as part of a batch; returns this request's output rows."""
+    async def submit(
+        self, inputs: np.ndarray, announcement: Announcement | None = None
+    ) -> dict[str, np.ndarray]:
+        """Run ``inputs`` (n, C, T, V, M) as part of a batch; returns this request's output rows.
+        ``announcement``: from ``announce()``, when the caller announced this request."""
         loop = asyncio.get_running_loop()
         request = _Request(inputs, time.monotonic() + self.timeout_s, loop.create_future())
         try:
             self._queue.put_nowait(request)
         except asyncio.QueueFull:
             raise QueueFull(f"the batching queue is full ({self._queue.maxsize} requests)") from None
+        if announcement is not None and not announcement.queued:
+            announcement.queued = True
+            self._announced -= 1
         try:
             return await asyncio.wait_for(asyncio.shield(request.future), timeout=self.timeout_s)
         except TimeoutError:
@@ -112,16 +143,16 @@ class Batcher:
             gather_until = time.monotonic() + self.max_wait_s
             while clips < self.max_batch:
                 remaining = gather_until - time.monotonic()
-                if remaining <= 0 and self._queue.empty():
-                    break
+                if self._queue.empty() and (remaining <= 0 or self._announced == 0):
+                    break  # nothing more is on its way (or the window is over): run now
                 try:
                     nxt = (
                         self._queue.get_nowait()
                         if not self._queue.empty()
-                        else await asyncio.wait_for(self._queue.get(), timeout=remaining)
+                        else await asyncio.wait_for(self._queue.get(), timeout=min(remaining, POLL_S))
                     )
                 except TimeoutError:
-                    break
+                    continue  # look again: the announced requests may have failed or been queued
                 if clips + len(nxt.inputs) > self.max_batch:
                     await self._run(loop, batch)  # nxt starts the next batch
                     batch, clips = [nxt], len(nxt.inputs)
@@ -138,15 +169,27 @@ class Batcher:
             if request.future.done():
                 continue  # the caller gave up
             if now > request.deadline:
-                request.future.set_exception(DeadlineExceeded("deadline passed while queued"))
+                request.future.set_exception(
+                    DeadlineExceeded(
+                        f"not answered within {self.timeout_s:g} s (the deadline passed while queued)"
+                    )
+                )
                 continue
             live.append(request)
         if not live:
             return
         inputs = np.concatenate([r.inputs for r in live]) if len(live) > 1 else live[0].inputs
-        start = time.perf_counter()
+        timing: list[float] = []
+
+        def timed_run() -> dict[str, np.ndarray]:
+            start = time.perf_counter()  # inside the thread: the runtime's own time, not the hand-off
+            try:
+                return self.run_fn(inputs)
+            finally:
+                timing.append(time.perf_counter() - start)
+
         try:
-            out = await loop.run_in_executor(None, self.run_fn, inputs)
+            out = await loop.run_in_executor(None, timed_run)
         except Exception as exc:
             if len(live) == 1:
                 if not live[0].future.done():
@@ -156,7 +199,7 @@ class Batcher:
                 await self._run(loop, [request])
             return
         if self.stats.on_batch is not None:
-            self.stats.on_batch(len(inputs), len(live), time.perf_counter() - start)
+            self.stats.on_batch(len(inputs), len(live), timing[0])
         offset = 0
         for request in live:
             n = len(request.inputs)

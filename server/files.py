@@ -10,6 +10,7 @@ member count and unpacked size.
 
 from __future__ import annotations
 
+import errno
 import io
 import re
 import tarfile
@@ -27,6 +28,8 @@ from skeleton.readers.auto import read_clips
 
 MAX_ARCHIVE_MEMBERS = 100_000
 MAX_LISTED_FILES = 1000
+# unpacking errors the archive's own member names cause: a file and a folder of one name, a name too long
+BAD_MEMBER_ERRNOS = frozenset({errno.EEXIST, errno.EISDIR, errno.ENOTDIR, errno.ENAMETOOLONG})
 
 
 class PathError(SkeletonError):
@@ -75,10 +78,16 @@ def confine(root: Path | None, relative: str) -> Path:
     if not relative or PurePosixPath(relative).is_absolute() or Path(relative).is_absolute():
         raise PathError(f"path {relative!r}: give a path relative to the data root")
     base = root.resolve()
-    target = (base / relative).resolve()
-    if target != base and base not in target.parents:
-        raise PathError(f"path {relative!r}: outside the data root")
-    if not target.exists():
+    if "\0" in relative:
+        raise PathError(f"path {relative!r}: contains a NUL byte")
+    try:
+        target = (base / relative).resolve()
+        if target != base and base not in target.parents:
+            raise PathError(f"path {relative!r}: outside the data root")
+        exists = target.exists()
+    except OSError as err:  # e.g. a name too long for the file system
+        raise PathError(f"path {relative!r}: not a usable path ({err.strerror})") from None
+    if not exists:
         raise PathError(f"path {relative!r}: no such file or folder under the data root")
     return target
 
@@ -105,7 +114,10 @@ def extract_archive(data: bytes, filename: str | None, dest: Path, max_bytes: in
     buffer = io.BytesIO(data)
     members: list[tuple[str, int, Callable[[], bytes]]] = []
     if zipfile.is_zipfile(buffer):
-        archive = zipfile.ZipFile(buffer)
+        try:
+            archive = zipfile.ZipFile(buffer)
+        except Exception as err:  # a damaged directory is still bad input
+            raise SkeletonError(f"{label}: not a readable zip archive ({_why(err)})") from None
         for info in archive.infolist():
             if not info.is_dir():
                 members.append((info.filename, info.file_size, partial(archive.read, info)))
@@ -115,7 +127,13 @@ def extract_archive(data: bytes, filename: str | None, dest: Path, max_bytes: in
             tar = tarfile.open(fileobj=buffer, mode="r:*")
         except tarfile.TarError:
             raise SkeletonError(f"{label}: not a zip or tar archive") from None
-        for member in tar.getmembers():
+        except Exception as err:  # a compressed stream cut short or damaged
+            raise SkeletonError(f"{label}: not a readable tar archive ({_why(err)})") from None
+        try:
+            tar_members = tar.getmembers()
+        except Exception as err:  # truncated or damaged: still bad input
+            raise SkeletonError(f"{label}: not a readable tar archive ({_why(err)})") from None
+        for member in tar_members:
             if member.isdir():
                 continue
             if not member.isfile():
@@ -129,10 +147,23 @@ def extract_archive(data: bytes, filename: str | None, dest: Path, max_bytes: in
         parts = PurePosixPath(name.replace("\\", "/")).parts
         if not parts or parts[0] == "/" or ".." in parts or re.match(r"^[A-Za-z]:", parts[0]):
             raise SkeletonError(f"{label}: member {name!r} has an absolute or parent path")
+        try:
+            content = read()
+        except Exception as err:  # corrupt, encrypted or compressed in an unsupported way
+            raise SkeletonError(f"{label}: member {name!r} cannot be read ({_why(err)})") from None
         target = dest.joinpath(*(safe_name(p) for p in parts))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(read())
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content)
+        except OSError as err:
+            if err.errno not in BAD_MEMBER_ERRNOS:
+                raise
+            raise SkeletonError(f"{label}: member {name!r} cannot be unpacked ({err.strerror})") from None
     return len(members)
+
+
+def _why(err: Exception) -> str:
+    return f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
 
 
 def _tar_read(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:

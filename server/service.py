@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 from fastapi import HTTPException
+from fastapi.concurrency import run_in_threadpool
 
 from export.runtime import OnnxModel
 from index.action_index import ActionIndex
@@ -29,6 +30,7 @@ from skeleton.layouts import get_layout
 from skeleton.pipelines import preprocess_clips
 
 log = logging.getLogger("vcl.server")
+MAX_COORDINATE = 1e6  # beyond any capture's units; far beyond it float32 maths in the model overflows
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
@@ -59,7 +61,7 @@ class Service:
     # -- lifecycle
     def load(self) -> None:
         s = self.settings
-        model = OnnxModel(s.model_dir, threads=s.threads)
+        model = OnnxModel(s.model_dir, threads=s.threads, spin=False)
         shape = model.manifest["input"]["shape"]
         model.run(np.zeros((1, *shape[1:]), np.float32))  # warm-up
         self.model = model
@@ -110,6 +112,13 @@ class Service:
             )
         if joints.shape[1] > s.max_frames:
             raise SkeletonError(f"{where}: {joints.shape[1]} frames, at most {s.max_frames} (VCL_MAX_FRAMES)")
+        with np.errstate(invalid="ignore"):
+            too_far = np.abs(joints) > MAX_COORDINATE
+        if too_far.any():
+            raise SkeletonError(
+                f"{where}: coordinates beyond ±{MAX_COORDINATE:g} (largest {np.nanmax(np.abs(joints)):.3g}); "
+                "captures are in metres, millimetres or pixels, all far below that"
+            )
 
     def clip_from_json(self, item: ClipIn, where: str) -> list[Clip]:
         if (item.joints is None) == (item.path is None):
@@ -127,7 +136,7 @@ class Service:
         layout = get_layout(item.layout)
         try:
             arr = np.asarray(item.joints, dtype=np.float64)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, OverflowError):  # ragged, not numbers, or ints past float range
             raise SkeletonError(
                 f"{where}.joints: expected a numeric array [M][T][V][3] or [T][V][3]"
             ) from None
@@ -164,17 +173,30 @@ class Service:
             raise SkeletonError(f"clips: at most {self.settings.max_clips} per request, got {len(clips)}")
         return preprocess_clips(clips, m.manifest["layout"], m.manifest["pipeline"])
 
-    async def infer(self, joints: np.ndarray) -> dict[str, np.ndarray]:
+    async def infer(
+        self, clips_fn: Callable[[], list[Clip]]
+    ) -> tuple[list[Clip], np.ndarray, dict[str, np.ndarray]]:
+        """Read the clips and preprocess them in a worker thread, then run them through the batcher.
+        The request is announced to the batcher first, so a forming batch may wait for it.
+        Returns (clips, preprocessed joints (N, C, T, V, M), model outputs)."""
         assert self.batcher is not None
-        self.metrics.queue_depth.set(self.batcher.depth)
-        try:
-            return await self.batcher.submit(joints)
-        except QueueFull as err:
-            self.metrics.rejected.labels("queue_full").inc()
-            raise HTTPException(status_code=503, detail=str(err), headers={"Retry-After": "1"}) from None
-        except DeadlineExceeded as err:
-            self.metrics.rejected.labels("deadline").inc()
-            raise HTTPException(status_code=504, detail=str(err)) from None
+
+        def prepare() -> tuple[list[Clip], np.ndarray]:
+            clips = clips_fn()
+            return clips, self.preprocess(clips)
+
+        with self.batcher.announce() as announcement:
+            clips, joints = await run_in_threadpool(prepare)
+            self.metrics.queue_depth.set(self.batcher.depth)
+            try:
+                out = await self.batcher.submit(joints, announcement)
+            except QueueFull as err:
+                self.metrics.rejected.labels("queue_full").inc()
+                raise HTTPException(status_code=503, detail=str(err), headers={"Retry-After": "1"}) from None
+            except DeadlineExceeded as err:
+                self.metrics.rejected.labels("deadline").inc()
+                raise HTTPException(status_code=504, detail=str(err)) from None
+        return clips, joints, out
 
     # -- answers
     def classify_results(

@@ -154,6 +154,7 @@ def test_bad_uploads_and_paths_name_the_problem(service_files: ServiceFiles, tmp
             "3001 frames, at most 3000",
         ),
         ("/v1/classify", {"clips": [{"joints": [[["a", 1, 2]]]}]}, "expected a numeric array"),
+        ("/v1/classify", {"clips": [{"joints": np.full((4, 25, 3), 1e30).tolist()}]}, "coordinates beyond"),
         ("/v1/search", {"embedding": [0.0] * 3, "k": 2}, "expected"),
         ("/v1/search", {"k": 2}, "exactly one of 'clip', 'embedding' or 'id'"),
     ]

@@ -142,3 +142,52 @@ def test_one_job_at_a_time_with_status() -> None:
     failed = jobs.wait(jobs.start("rebuild", broken).id, 10)
     assert failed is not None and failed.status == "failed" and failed.error == "no clip files in 'x'"
     assert jobs.running is None and jobs.get("nope") is None
+
+
+def test_a_lone_request_does_not_wait_but_announced_ones_are_waited_for() -> None:
+    model = Doubler()
+
+    async def main() -> tuple[float, list[int]]:
+        batcher = Batcher(model, max_batch=64, max_wait_s=0.5)
+        batcher.start()
+        try:
+            start = time.perf_counter()
+            await batcher.submit(np.ones((1, 2)))  # nothing else announced: runs at once
+            alone = time.perf_counter() - start
+
+            async def slow_client(delay: float) -> None:
+                with batcher.announce() as announcement:
+                    await asyncio.sleep(delay)  # preprocessing
+                    await batcher.submit(np.ones((1, 2)), announcement)
+
+            async def failing_client() -> None:
+                with batcher.announce():
+                    await asyncio.sleep(0.02)
+                    raise ValueError("bad clip")  # never queued: must not hold the batch
+
+            await asyncio.gather(slow_client(0.0), slow_client(0.1), failing_client(), return_exceptions=True)
+            return alone, list(model.calls)
+        finally:
+            await batcher.stop()
+
+    alone, calls = _run(main())
+    assert alone < 0.25  # far below the 0.5 s window
+    assert calls == [1, 2]  # the first request waited for the announced one, not for the window
+
+
+def test_announcements_are_released_on_every_path() -> None:
+    async def main() -> int:
+        batcher = Batcher(Doubler(), max_batch=1, max_queue=1, max_wait_s=0.0, timeout_s=5)
+        batcher.start()
+        try:
+            with batcher.announce():
+                pass  # never submitted
+            with pytest.raises(ValueError), batcher.announce():
+                raise ValueError
+            with batcher.announce() as announcement:
+                await batcher.submit(np.ones((1, 1)), announcement)
+            return batcher._announced
+        finally:
+            await batcher.stop()
+
+    assert _run(main()) == 0

@@ -1,8 +1,9 @@
 """The web page in a real headless Chromium against the real app served by uvicorn (no mocks).
 
 The model is the authors' NTU-60 model with an index of the five NTU samples when ``../shared/data``
-is there; without it, the tiny synthetic classifier of ``service_files`` (tests/server/conftest.py). Chromium and chromedriver come from Debian (``make browser``); the tests skip
-without them unless ``VCL_REQUIRE_BROWSER=1``.
+is there; without it, the tiny synthetic classifier of ``service_files`` (tests/server/conftest.py).
+Chromium and chromedriver come from Debian (``make browser``); the tests skip without them unless
+``VCL_REQUIRE_BROWSER=1``.
 """
 
 from __future__ import annotations

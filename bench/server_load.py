@@ -1,0 +1,533 @@
+"""Loopback load on the HTTP service: direct runtime vs the server with and without batching, in one run.
+
+Each phase runs at 1, 8 and 32 concurrent clients (threads), one clip per call:
+1. direct: ``preprocess_clips`` + ``OnnxModel.run`` in this process, no HTTP (the server's own path);
+2. batched: ``vcl serve`` as a subprocess on 127.0.0.1 with the default batching (VCL_MAX_BATCH 32,
+   VCL_MAX_WAIT_MS 5); each client a thread with its own keep-alive ``http.client`` connection
+   posting ``/v1/embed`` (or ``/v1/classify``) with one clip of JSON joints [M][T][V][3];
+3. unbatched: the same server with VCL_MAX_BATCH=1.
+Both servers start first; then for each concurrency the three phases run back to back, so load
+that drifts on a shared machine hits both sides of each ratio alike; with ``--rounds R`` each
+level is repeated R times and each phase keeps its fastest round (other load only slows a round).
+Every level sends ``--requests`` per client after ``--warmup`` unmeasured ones, stopping early at
+``--max-seconds``. Reported per level: clips/s, latency p50/p99 (successful calls), errors by
+status; from ``/metrics`` (differenced around the level) the mean clips per ONNX Runtime call, the
+mean time of a call as the batcher sees it and that time over wall time; CPU ms per request of the
+server process and of this process (they share the machine); and how many CPUs other processes
+kept busy meanwhile (the machine may be shared: a large figure there spoils the level). Then the
+ratios batched/unbatched ("batching gain") and batched/direct, and first the runtime alone called
+on 1, 8, 32 stacked clips: the most batching can win in the model itself on this machine.
+Absolute times drift on a shared machine; compare the ratios.
+Without --model a tiny randomly initialised three-stream VCL model is exported first, in a child
+process, so this one stays torch-free like the server (timing does not depend on the weights).
+
+Usage: python bench/server_load.py [--model DIR] [--endpoint embed] [--clients 1 8 32]
+       [--requests 40] [--warmup 2] [--max-seconds 30] [--rounds 1] [--threads 0] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from functools import partial
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+HOST = "127.0.0.1"
+OK = "ok"
+HEADERS = {"Content-Type": "application/json"}
+
+
+# ---------------------------------------------------------------------------- the default model
+def build_tiny_model(out: Path) -> None:
+    """Export a tiny three-stream VCL model (Gaussian head, classifier) with random weights to ``out``.
+
+    The architecture of the tests' tiny model (tests/conftest.py ``TINY_MODEL``), without training.
+    """
+    from train.allocator import tune_malloc
+
+    tune_malloc()
+    import torch
+
+    from export.onnx_export import export_checkpoint
+    from skeleton.pipelines import get_pipeline
+    from skeleton.readers.synthetic import SYNTHETIC_CLASSES
+    from train.checkpoint import build_model, save_checkpoint
+
+    torch.manual_seed(0)
+    meta = {
+        "method": "vcl",
+        "head": "gaussian",
+        "layout": "ntu",
+        "streams": ["joint", "bone", "motion"],
+        "pipeline": get_pipeline("vcl-official").describe(),
+        "class_names": list(SYNTHETIC_CLASSES),
+        "num_classes": len(SYNTHETIC_CLASSES),
+        "architecture": {
+            "widths": [8, 8, 16],
+            "strides": [1, 2, 1],
+            "dropout": 0.5,
+            "hidden_dim": 32,
+            "projection_dim": 16,
+            "latent_dim": 8,
+        },
+    }
+    checkpoint = save_checkpoint(out.parent / "ckpt", build_model(meta), meta)
+    export_checkpoint(checkpoint, out, max_batch=8)
+
+
+# ---------------------------------------------------------------------------- clients
+class Client(Protocol):
+    def __call__(self, i: int) -> str:
+        """Send request number ``i``; ``OK`` or what went wrong (an HTTP status or an error name)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class HttpClient:
+    """One keep-alive connection posting pre-encoded bodies in turn."""
+
+    def __init__(self, port: int, path: str, bodies: list[bytes]) -> None:
+        self.conn = http.client.HTTPConnection(HOST, port, timeout=120)
+        self.path, self.bodies = path, bodies
+
+    def __call__(self, i: int) -> str:
+        try:
+            self.conn.request("POST", self.path, body=self.bodies[i % len(self.bodies)], headers=HEADERS)
+            response = self.conn.getresponse()
+            response.read()
+        except (OSError, http.client.HTTPException) as err:
+            self.conn.close()  # the next request reconnects
+            return type(err).__name__
+        return OK if response.status == 200 else str(response.status)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class DirectClient:
+    """What the server does for one clip, minus HTTP and JSON: preprocess, then one runtime call."""
+
+    def __init__(self, model: Any, clips: list[Any]) -> None:
+        from skeleton.pipelines import preprocess_clips
+
+        self.preprocess, self.model, self.clips = preprocess_clips, model, clips
+
+    def __call__(self, i: int) -> str:
+        manifest = self.model.manifest
+        self.model.run(
+            self.preprocess([self.clips[i % len(self.clips)]], manifest["layout"], manifest["pipeline"])
+        )
+        return OK
+
+    def close(self) -> None:
+        pass
+
+
+Probe = Callable[[], dict[str, float]]
+
+
+def run_level(
+    open_client: Callable[[], Client], clients: int, args: argparse.Namespace, probe: Probe
+) -> dict[str, Any]:
+    """``clients`` threads, each ``args.warmup`` unmeasured then up to ``args.requests`` timed calls.
+
+    ``probe`` is read once all warm-ups are done and again after the last call; the result holds
+    the difference of each of its values under ``delta``.
+    """
+    ready, go = threading.Barrier(clients + 1), threading.Barrier(clients + 1)
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+    statuses: list[Counter[str]] = [Counter() for _ in range(clients)]
+    ends = [0.0] * clients
+    failures: list[BaseException] = []
+
+    def worker(k: int) -> None:
+        try:
+            client = open_client()
+            try:
+                for i in range(args.warmup):
+                    client(k + i)
+                ready.wait()
+                go.wait()
+                deadline = time.perf_counter() + args.max_seconds
+                for i in range(args.requests):
+                    if time.perf_counter() > deadline:
+                        break
+                    start = time.perf_counter()
+                    status = client(k * args.requests + i)
+                    statuses[k][status] += 1
+                    if status == OK:
+                        latencies[k].append(time.perf_counter() - start)
+                ends[k] = time.perf_counter()
+            finally:
+                client.close()
+        except threading.BrokenBarrierError:
+            pass
+        except BaseException as err:  # reported by the main thread
+            failures.append(err)
+            ready.abort()
+            go.abort()
+
+    threads = [threading.Thread(target=worker, args=(k,), daemon=True) for k in range(clients)]
+    for thread in threads:
+        thread.start()
+    try:
+        ready.wait()
+        before = probe()
+        start = probed = time.perf_counter()
+        go.wait()
+    except threading.BrokenBarrierError:
+        for thread in threads:
+            thread.join()
+        raise RuntimeError(f"a client failed during warm-up: {failures[0]!r}") from failures[0]
+    for thread in threads:
+        thread.join()
+    after = probe()
+    window = time.perf_counter() - probed
+    if failures:
+        raise RuntimeError(f"a client failed: {failures[0]!r}") from failures[0]
+    seconds = max(ends) - start
+    total: Counter[str] = sum(statuses, Counter())
+    ok_ms = 1000 * np.array([t for per_client in latencies for t in per_client])
+    return {
+        "clients": clients,
+        "ok": total[OK],
+        "errors": {k: v for k, v in sorted(total.items()) if k != OK},
+        "seconds": seconds,
+        "clips_per_s": total[OK] / seconds,
+        "p50_ms": float(np.percentile(ok_ms, 50)) if len(ok_ms) else None,
+        "p99_ms": float(np.percentile(ok_ms, 99)) if len(ok_ms) else None,
+        "delta": {key: after[key] - before.get(key, 0.0) for key in after},
+        "probe_window_s": window,
+    }
+
+
+# ---------------------------------------------------------------------------- the server
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def http_get(port: int, path: str) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection(HOST, port, timeout=30)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc; NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all processes have spent busy so far, summed over CPUs (Linux /proc; NaN elsewhere)."""
+    try:
+        ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except OSError:
+        return float("nan")
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # all but idle and iowait
+
+
+def local_probe() -> dict[str, float]:
+    """CPU of this process (every thread) and of the whole machine."""
+    return {"bench_cpu_s": time.process_time(), "machine_busy_s": machine_busy_seconds()}
+
+
+def scrape(port: int) -> dict[str, float]:
+    """The /metrics values this bench reads (cumulative; callers difference them)."""
+    status, body = http_get(port, "/metrics")
+    if status != 200:
+        raise RuntimeError(f"GET /metrics answered {status}: {body[:200]!r}")
+    values: dict[str, float] = {}
+    for line in body.decode().splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            values[name] = float(value)
+    keys = {
+        "batch_clips_sum": "vcl_batch_size_clips_sum",
+        "batch_clips_count": "vcl_batch_size_clips_count",
+        "batch_requests_sum": "vcl_batch_size_requests_sum",
+        "inference_s": "vcl_inference_duration_seconds_sum",
+    }
+    return {key: values.get(name, 0.0) for key, name in keys.items()}
+
+
+@contextmanager
+def serve(
+    model_dir: Path, env: dict[str, str], log_path: Path, timeout_s: float
+) -> Iterator[tuple[int, int]]:
+    """``vcl serve`` on a free loopback port with extra VCL_* variables; yields (port, pid) once ready."""
+    port = free_port()
+    command = [sys.executable, "-m", "vcl.cli", "serve", "--model", str(model_dir), "--host", HOST]
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [*command, "--port", str(port)],
+            cwd=REPO,
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if proc.poll() is not None:
+                tail = log_path.read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"vcl serve exited with {proc.returncode} before ready:\n{tail}")
+            try:
+                if http_get(port, "/readyz")[0] == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"vcl serve not ready within {timeout_s:g} s (log: {log_path})")
+            time.sleep(0.1)
+        yield port, proc.pid
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# ---------------------------------------------------------------------------- report
+LEGEND = (
+    "batch: mean clips per ONNX Runtime call (vcl_batch_size_clips sum/count); ORT ms: mean time of a "
+    "call as the batcher times it (awaiting the worker thread, so event-loop delay included); busy: that "
+    "time / wall time; srv CPU, own CPU: CPU ms per request of the server process and of this process "
+    "(direct: everything); other: CPUs kept busy by other processes during the level (shared machine)"
+)
+
+
+def print_row(phase: str, level: dict[str, Any]) -> None:
+    d = level["delta"]
+    n = max(level["ok"] + sum(level["errors"].values()), 1)
+    errors = ",".join(f"{k}:{v}" for k, v in level["errors"].items()) or "0"
+    batches = d.get("batch_clips_count", 0.0)
+    batch = f"{d['batch_clips_sum'] / batches:6.1f}" if batches else f"{'-':>6}"
+    ort_ms = f"{1000 * d['inference_s'] / batches:7.2f}" if batches else f"{'-':>7}"
+    busy = f"{d['inference_s'] / level['seconds']:5.0%}" if batches else f"{'-':>5}"
+    server_cpu = f"{1000 * d['server_cpu_s'] / n:7.2f}" if "server_cpu_s" in d else f"{'-':>7}"
+    others = max(d["machine_busy_s"] - d["bench_cpu_s"] - d.get("server_cpu_s", 0.0), 0.0)  # ticks: 10 ms
+    p50, p99 = (f"{x:8.1f}" if x is not None else f"{'-':>8}" for x in (level["p50_ms"], level["p99_ms"]))
+    print(
+        f"{phase:>9} | {level['clients']:>7} | {level['ok']:>5} | {errors:>6} | "
+        f"{level['clips_per_s']:8.1f} | {p50} | {p99} | {batch} | {ort_ms} | {busy} | {server_cpu} | "
+        f"{1000 * d['bench_cpu_s'] / n:7.2f} | {others / level['probe_window_s']:5.2f}"
+    )
+
+
+def summary(phases: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, float]]:
+    rates = {
+        name: {level["clients"]: level["clips_per_s"] for level in levels} for name, levels in phases.items()
+    }
+    gain = {
+        c: rates["batched"][c] / rates["unbatched"][c] for c in rates["batched"] if rates["unbatched"].get(c)
+    }
+    vs_direct = {
+        c: rates["batched"][c] / rates["direct"][c] for c in rates["batched"] if rates["direct"].get(c)
+    }
+    return {"batching_gain": gain, "batched_vs_direct": vs_direct}
+
+
+def stacked_rates(model: Any, x: np.ndarray, sizes: list[int], max_seconds: float) -> dict[int, float]:
+    """Clips/s of one thread calling the runtime on ``size`` stacked clips: the median call of at least
+    3 and 1 s (at most 20 calls or ``max_seconds``)."""
+    rates = {}
+    for size in sizes:
+        batch = np.concatenate([x] * (size // len(x) + 1))[:size]
+        model.run(batch)
+        times: list[float] = []
+        begin = time.perf_counter()
+        while len(times) < 20 and time.perf_counter() - begin < max_seconds:
+            if len(times) >= 3 and time.perf_counter() - begin > 1.0:
+                break
+            start = time.perf_counter()
+            model.run(batch)
+            times.append(time.perf_counter() - start)
+        rates[size] = size / float(np.median(times))
+    return rates
+
+
+# ---------------------------------------------------------------------------- main
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, help="exported model directory (default: a tiny one)")
+    parser.add_argument("--endpoint", choices=("embed", "classify"), default="embed")
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--requests", type=int, default=40, help="timed requests per client and level")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed requests per client first")
+    parser.add_argument("--max-seconds", type=float, default=30.0, help="wall-clock cap per level")
+    parser.add_argument("--rounds", type=int, default=1, help="repeats of each level; the fastest counts")
+    parser.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (VCL_THREADS)")
+    parser.add_argument("--max-wait-ms", type=float, default=5.0, help="VCL_MAX_WAIT_MS when batched")
+    parser.add_argument("--decimals", type=int, default=4, help="decimals of the JSON joints (metres)")
+    parser.add_argument("--num-clips", type=int, default=32, help="distinct synthetic clips sent in turn")
+    parser.add_argument("--startup-timeout", type=float, default=180.0)
+    parser.add_argument("--json", type=Path, help="also write every figure here")
+    parser.add_argument("--build-tiny", type=Path, help=argparse.SUPPRESS)  # the child process
+    args = parser.parse_args()
+    if min(args.clients + [args.requests, args.rounds, args.num_clips]) < 1 or args.max_seconds <= 0:
+        parser.error("--clients, --requests, --rounds and --num-clips must be >= 1, --max-seconds > 0")
+    return args
+
+
+def measure(
+    args: argparse.Namespace, model_dir: Path, model: Any, clips: list[Any], bodies: list[bytes], tmp: Path
+) -> dict[str, list[dict[str, Any]]]:
+    """Start both servers, then run every level's three phases back to back; prints each row."""
+    route = f"/v1/{args.endpoint}"
+    configs = {
+        "batched": {"VCL_MAX_BATCH": "32", "VCL_MAX_WAIT_MS": str(args.max_wait_ms)},
+        "unbatched": {"VCL_MAX_BATCH": "1"},
+    }
+    opens: dict[str, Callable[[], Client]] = {"direct": partial(DirectClient, model, clips)}
+    probes: dict[str, Probe] = {"direct": local_probe}
+    phases: dict[str, list[dict[str, Any]]] = {"direct": [], "batched": [], "unbatched": []}
+    with ExitStack() as stack:
+        for name, env in configs.items():
+            log = tmp / f"{name}.log"
+            env = {**env, "VCL_THREADS": str(args.threads)}
+            port, pid = stack.enter_context(serve(model_dir, env, log, args.startup_timeout))
+            check = HttpClient(port, route, bodies)
+            outcome = check(0)
+            check.close()
+            if outcome != OK:
+                raise RuntimeError(f"POST {route} answered {outcome}; see {log}")
+            opens[name] = partial(HttpClient, port, route, bodies)
+
+            def probe(port: int = port, pid: int = pid) -> dict[str, float]:
+                return {**scrape(port), "server_cpu_s": cpu_seconds(pid), **local_probe()}
+
+            probes[name] = probe
+        for clients in args.clients:
+            tries: dict[str, list[dict[str, Any]]] = {name: [] for name in phases}
+            for _ in range(args.rounds):
+                for name in phases:
+                    tries[name].append(run_level(opens[name], clients, args, probes[name]))
+            for name, levels in tries.items():
+                best = max(levels, key=lambda level: level["clips_per_s"])
+                phases[name].append({**best, "rounds_clips_per_s": [lv["clips_per_s"] for lv in levels]})
+                print_row(name, phases[name][-1])
+    return phases
+
+
+def main() -> None:
+    args = parse_args()
+    if args.build_tiny:
+        build_tiny_model(args.build_tiny)
+        return
+    import onnxruntime
+
+    from export.runtime import OnnxModel, read_manifest
+    from skeleton.pipelines import preprocess_clips
+    from skeleton.readers.synthetic import synthetic_clip
+
+    with tempfile.TemporaryDirectory(prefix="vcl-load-") as tmp_name:
+        tmp = Path(tmp_name)
+        model_dir = args.model
+        if model_dir is None:
+            model_dir, start = tmp / "model", time.perf_counter()
+            subprocess.run([sys.executable, __file__, "--build-tiny", str(model_dir)], check=True, cwd=REPO)
+            print(f"exported a tiny random-weight model in {time.perf_counter() - start:.0f} s")
+        manifest = read_manifest(model_dir)
+        if manifest["layout"] != "ntu":
+            raise SystemExit(f"{model_dir}: layout {manifest['layout']!r}; the synthetic clips are 'ntu'")
+        if args.endpoint == "classify" and not manifest.get("num_classes"):
+            raise SystemExit(f"{model_dir}: no classifier, so no /v1/classify; use --endpoint embed")
+        clips = [synthetic_clip(i, seed=1) for i in range(args.num_clips)]
+        bodies = [
+            json.dumps(
+                {"clips": [{"joints": np.round(c.joints, args.decimals).tolist(), "layout": "ntu"}]}
+            ).encode()
+            for c in clips
+        ]
+        model = OnnxModel(model_dir, threads=args.threads)
+        x = preprocess_clips(clips, manifest["layout"], manifest["pipeline"])
+        machine = {
+            "cpus": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(),
+            "python": platform.python_version(),
+            "onnxruntime": onnxruntime.__version__,
+            "providers": model.providers,
+            "loadavg_1min_at_start": os.getloadavg()[0],
+        }
+        frames = [c.joints.shape[1] for c in clips]
+        print(
+            f"{machine['cpus']} CPUs, {machine['processor']}, Python {machine['python']}, ONNX Runtime "
+            f"{machine['onnxruntime']} {model.providers}, intra-op threads {args.threads or 'default'}; "
+            f"load average {machine['loadavg_1min_at_start']:.1f} at start"
+        )
+        print(
+            f"model {model_dir}: streams {manifest['streams']}, input {manifest['input']['shape']}, "
+            f"{(model_dir / manifest['model_file']).stat().st_size / 1e6:.1f} MB; POST /v1/{args.endpoint} "
+            f"one clip [M=2][T={min(frames)}..{max(frames)}][V=25][3] per request, JSON body "
+            f"{np.mean([len(b) for b in bodies]) / 1e3:.0f} kB mean ({args.decimals} decimals)"
+        )
+        print(
+            f"{args.requests} timed requests per client after {args.warmup} warm-up, at most "
+            f"{args.max_seconds:g} s per level, fastest of {args.rounds} round(s); batched: VCL_MAX_BATCH=32 "
+            f"VCL_MAX_WAIT_MS={args.max_wait_ms:g}, unbatched: VCL_MAX_BATCH=1"
+        )
+        ceiling = stacked_rates(model, x, sorted(set(args.clients)), args.max_seconds)
+        print(
+            "runtime alone, called from one thread on stacked clips: "
+            + ", ".join(f"batch {b}: {r:.1f} clips/s" for b, r in ceiling.items())
+        )
+        print(
+            f"{'phase':>9} | {'clients':>7} | {'ok':>5} | {'errors':>6} | {'clips/s':>8} | {'p50 ms':>8} | "
+            f"{'p99 ms':>8} | {'batch':>6} | {'ORT ms':>7} | {'busy':>5} | {'srv CPU':>7} | {'own CPU':>7} | "
+            f"{'other':>5}"
+        )
+        phases = measure(args, model_dir, model, clips, bodies, tmp)
+        ratios = summary(phases)
+        for c in args.clients:
+            print(
+                f"{c:>3} clients: batching gain (batched/unbatched clips/s) "
+                f"{ratios['batching_gain'][c]:.2f}x, batched/direct {ratios['batched_vs_direct'][c]:.2f}x"
+            )
+        print(LEGEND)
+        if args.json:
+            result = {
+                "machine": machine,
+                "model": {"dir": str(model_dir), "streams": manifest["streams"], "input": manifest["input"]},
+                "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+                "body_bytes_mean": float(np.mean([len(b) for b in bodies])),
+                "runtime_stacked_clips_per_s": ceiling,
+                "phases": phases,
+                "ratios": ratios,
+            }
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(result, indent=1) + "\n")
+            print(f"-> {args.json}")
+
+
+if __name__ == "__main__":
+    main()
