@@ -12,7 +12,7 @@ level is repeated R times and each phase keeps its fastest round (other load onl
 Every level sends ``--requests`` per client after ``--warmup`` unmeasured ones, stopping early at
 ``--max-seconds``. Reported per level: clips/s, latency p50/p99 (successful calls), errors by
 status; from ``/metrics`` (differenced around the level) the mean clips per ONNX Runtime call, the
-mean time of a call as the batcher sees it and that time over wall time; CPU ms per request of the
+mean ONNX Runtime time of a call and that time over wall time; CPU ms per request of the
 server process and of this process (they share the machine); and how many CPUs other processes
 kept busy meanwhile (the machine may be shared: a large figure there spoils the level). Then the
 ratios batched/unbatched ("batching gain") and batched/direct, and first the runtime alone called
@@ -320,7 +320,7 @@ def serve(
 # ---------------------------------------------------------------------------- report
 LEGEND = (
     "batch: mean clips per ONNX Runtime call (vcl_batch_size_clips sum/count); ORT ms: mean time of a "
-    "call as the batcher times it (awaiting the worker thread, so event-loop delay included); busy: that "
+    "call (vcl_inference_duration_seconds, timed inside the worker thread); busy: that "
     "time / wall time; srv CPU, own CPU: CPU ms per request of the server process and of this process "
     "(direct: everything); other: CPUs kept busy by other processes during the level (shared machine)"
 )
