@@ -100,7 +100,7 @@ def check_parity(
     ``tolerance * max(1, max |output|)``. Logits pass when their argmax is identical and their
     softmax probabilities are within ``PROB_TOLERANCE``: a linear probe fitted on standardised
     features multiplies the features' float32 rounding by 1/std (the demo model's logits are
-    ~3e-3 apart while their probabilities agree to ~1e-4); the logits' own error is recorded."""
+    up to 3.4e-3 apart, their probabilities up to 5.2e-4); the logits' own error is recorded."""
     names = graph.output_names
     record: dict[str, Any] = {"tolerance": tolerance, "batches": {}, "passed": True}
     for b in batches:
