@@ -83,7 +83,7 @@ def same_neighbours(
     return identical, equivalent
 
 
-PROB_TOLERANCE = 1e-3
+PROB_TOLERANCE = 5e-3  # a broken export is off by 0.1 or more; float32 rounding by < 1e-3
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
