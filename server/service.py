@@ -4,7 +4,6 @@ them. The routes in ``server.app`` only parse requests and call it. No torch is 
 from __future__ import annotations
 
 import logging
-import math
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from export.runtime import OnnxModel
 from index.action_index import ActionIndex
 from index.build import from_clips, from_files, from_prepared
+from index.embed import fused_sigma
 from index.preview import load_preview, make_previews
 from server.batching import Batcher, DeadlineExceeded, QueueFull
 from server.files import confine, read_upload
@@ -251,15 +251,7 @@ class Service:
 
     def query_from_output(self, out: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
         """The fused embedding (1, D) and its per-dimension sigma (as ``index.embed``)."""
-        m = self.require_model().manifest
-        if not m["has_gaussian_head"]:
-            return out["embedding"], None
-        sigmas = []
-        for s in m["streams"]:
-            mu, sigma = out[f"{s}_mu"], out[f"{s}_sigma"]
-            weight = math.sqrt(max(m["fusion_weights"].get(s, 0.0), 0.0))
-            sigmas.append(weight * sigma / np.maximum(np.linalg.norm(mu, axis=1, keepdims=True), 1e-12))
-        return out["embedding"], np.concatenate(sigmas, axis=1)
+        return out["embedding"], fused_sigma(self.require_model().manifest, out)
 
     def search_results(
         self, query: np.ndarray, sigma: np.ndarray | None, k: int, label: str | None, preview: bool
