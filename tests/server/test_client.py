@@ -9,17 +9,13 @@ import subprocess
 import sys
 import tarfile
 import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 import pytest
-import uvicorn
-from fastapi import FastAPI
 
 from export.runtime import OnnxModel
 from index.action_index import ActionIndex
@@ -32,6 +28,7 @@ from skeleton.pipelines import preprocess_clips
 from skeleton.readers.npz import read_npz, write_npz
 from skeleton.readers.synthetic import synthetic_clip
 from tests.conftest import REPO, tiny_exported_model
+from tests.server.conftest import serve_in_thread
 from vcl.cli import main
 
 SEED = 13
@@ -53,27 +50,6 @@ class Served:
     def scores(self, query: np.ndarray) -> dict[int, float]:
         """Cosine score of every indexed clip for a query, computed here."""
         return {i: float(s) for i, s in enumerate(self.vectors @ (query / np.linalg.norm(query)))}
-
-
-@contextmanager
-def serve(app: FastAPI) -> Iterator[str]:
-    """Run ``app`` under uvicorn in a thread on a free loopback port; yields its URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 60
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.02)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
-        sock.close()
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +82,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         allow_mutation=True,
         data_root=str(root / "data"),
     )
-    with serve(create_app(settings)) as url:
+    with serve_in_thread(create_app(settings)) as url:
         yield Served(url, runtime, files, vectors, settings)
 
 
@@ -114,7 +90,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 def empty(served: Served, tmp_path: Path) -> Iterator[str]:
     """A second server on the same model and data with no index yet (for rebuilds)."""
     settings = served.settings.model_copy(update={"index_dir": str(tmp_path / "index")})
-    with serve(create_app(settings)) as url:
+    with serve_in_thread(create_app(settings)) as url:
         yield url
 
 

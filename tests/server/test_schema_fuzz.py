@@ -38,13 +38,9 @@ from __future__ import annotations
 
 import io
 import shutil
-import socket
 import tarfile
-import threading
-import time
 import zipfile
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,7 +48,6 @@ import numpy as np
 import pytest
 import requests
 import schemathesis
-import uvicorn
 from fastapi import FastAPI
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
@@ -60,7 +55,7 @@ from hypothesis.extra import numpy as hnp
 
 from server.app import create_app
 from server.settings import Settings
-from tests.server.conftest import ServiceFiles
+from tests.server.conftest import ServiceFiles, serve_in_thread
 
 ADMIN_KEY = "adm-7f3c9e1b5a"
 READER_KEY = "read-2b8d4c"
@@ -122,29 +117,6 @@ class Served:
             jobs.wait(running, timeout=120)
 
 
-@contextmanager
-def _serve(app: FastAPI) -> Iterator[str]:
-    """``app`` under uvicorn in a thread on a free loopback port; yields its URL."""
-    sock = socket.socket()
-    # answers are written in pieces: without this each one waits out the client's delayed ACK
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 60
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.02)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
-        sock.close()
-
-
 @pytest.fixture(scope="module")
 def served(service_files: ServiceFiles, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     index = tmp_path_factory.mktemp("fuzz") / "index"
@@ -160,7 +132,7 @@ def served(service_files: ServiceFiles, tmp_path_factory: pytest.TempPathFactory
         max_body_bytes=MAX_BODY_BYTES,
     )
     app = create_app(settings_)
-    with _serve(app) as url, requests.Session() as session:
+    with serve_in_thread(app) as url, requests.Session() as session:
         session.headers["X-API-Key"] = ADMIN_KEY
         yield Served(app, url, session, service_files)
         jobs = app.state.service.jobs

@@ -9,16 +9,12 @@ Chromium and chromedriver come from Debian (``make browser``); the tests skip wi
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from selenium import webdriver
 from selenium.webdriver import Chrome
 from selenium.webdriver.chrome.service import Service
@@ -32,7 +28,7 @@ from index.build import from_files
 from server.app import create_app
 from server.settings import Settings
 from tests.conftest import SHARED_DATA
-from tests.server.conftest import ServiceFiles
+from tests.server.conftest import ServiceFiles, serve_in_thread
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -75,33 +71,6 @@ class WebFiles:
     official: bool
 
 
-class ServerThread:
-    """The real app in uvicorn on a free port of 127.0.0.1, in a background thread."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        config = uvicorn.Config(create_app(settings), log_level="warning", lifespan="on")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        deadline = time.monotonic() + WAIT_S
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                self.__exit__()
-                raise RuntimeError(f"the server at {self.url} did not start")
-            time.sleep(0.05)
-        return self.url
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=WAIT_S)
-        self.sock.close()
-
-
 @pytest.fixture(scope="module")
 def web_files(request: pytest.FixtureRequest) -> WebFiles:
     """The authors' NTU-60 model with an index of the five NTU samples (the data root) when
@@ -128,7 +97,7 @@ def url(web_files: WebFiles) -> Iterator[str]:
     settings = Settings(
         model_dir=str(web_files.model), index_dir=str(web_files.index), data_root=str(web_files.data_root)
     )
-    with ServerThread(settings) as base:
+    with serve_in_thread(create_app(settings)) as base:
         yield base
 
 
@@ -286,7 +255,7 @@ def test_key_prompt_and_no_index(web_files: WebFiles, driver: Chrome) -> None:
     """A server that needs a key and has no index or data root: the page asks for the key, then
     works (GET and POST), says why server files and neighbours are unavailable."""
     settings = Settings(model_dir=str(web_files.model), read_open=False, api_key=KEY)
-    with ServerThread(settings) as base:
+    with serve_in_thread(create_app(settings)) as base:
         _open(driver, base)
         key = driver.find_element(By.ID, "api-key")
         assert key.is_displayed() and "missing or wrong X-API-Key" in _text(driver, "error")
