@@ -180,8 +180,8 @@ def test_announcements_are_released_on_every_path() -> None:
         batcher = Batcher(Doubler(), max_batch=1, max_queue=1, max_wait_s=0.0, timeout_s=5)
         batcher.start()
         try:
-            with batcher.announce():
-                pass  # never submitted
+            with batcher.announce() as unsubmitted:  # announced, never submitted
+                assert batcher._announced == 1 and not unsubmitted.queued
             with pytest.raises(ValueError), batcher.announce():
                 raise ValueError
             with batcher.announce() as announcement:
