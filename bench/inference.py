@@ -32,7 +32,7 @@ def main() -> None:
 
     from export.graph import ExportGraph
     from export.onnx_export import export_checkpoint
-    from export.runtime import OnnxModel
+    from runtime.model import OnnxModel
     from train.checkpoint import load_checkpoint
     from train.official import import_official
 

@@ -53,7 +53,7 @@ def speed(sizes: list[int], dim: int, num_queries: int) -> None:
 
 
 def real_data(model_dir: Path, data_dir: Path, ks: tuple[int, ...] = (1, 5, 10)) -> None:
-    from export.runtime import OnnxModel
+    from runtime.model import OnnxModel
     from index.action_index import ActionIndex
     from index.build import from_prepared
     from skeleton.prepared import PreparedDataset

@@ -446,7 +446,8 @@ def main() -> None:
         return
     import onnxruntime
 
-    from export.runtime import OnnxModel, read_manifest
+    from runtime.manifest import read_manifest
+    from runtime.model import OnnxModel
     from skeleton.pipelines import preprocess_clips
     from skeleton.readers.synthetic import synthetic_clip
 

@@ -21,7 +21,8 @@ import numpy as np
 import torch
 
 from export.graph import ExportGraph
-from export.runtime import MANIFEST_FORMAT, OnnxModel
+from runtime.manifest import MANIFEST_FORMAT
+from runtime.model import OnnxModel
 from skeleton.errors import SkeletonError
 from skeleton.hashing import sha256_file
 from skeleton.layouts import get_layout

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from export.runtime import OnnxModel
+from runtime.model import OnnxModel
 from index.embed import Embeddings, embed_joints
 from index.metadata import Item
 from index.preview import make_previews

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from export.runtime import OnnxModel
+from runtime.model import OnnxModel
 
 
 def add_index_commands(subparsers: argparse._SubParsersAction) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from export.runtime import OnnxModel
+from runtime.model import OnnxModel
 from skeleton.clip import Clip
 from skeleton.pipelines import preprocess_clips
 

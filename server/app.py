@@ -30,7 +30,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from export.runtime import RuntimeModelError
+from runtime.model import RuntimeModelError
 from index.build import CLIP_SUFFIXES
 from index.store import IndexStoreError
 from server.batching import Batcher, BatchStats

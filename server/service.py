@@ -13,7 +13,7 @@ import numpy as np
 from fastapi import HTTPException
 from fastapi.concurrency import run_in_threadpool
 
-from export.runtime import OnnxModel
+from runtime.model import OnnxModel
 from index.action_index import ActionIndex
 from index.build import from_clips, from_files, from_prepared
 from index.embed import fused_sigma

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from common.errors import VclError
 
-class SkeletonError(ValueError):
+
+class SkeletonError(VclError):
     """Base class of every data-layer error."""
 
 

@@ -28,7 +28,7 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 
 
 def _run_onnx(model_dir: Path, joints: np.ndarray) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    from export.runtime import OnnxModel
+    from runtime.model import OnnxModel
 
     model = OnnxModel(model_dir)
     return model.manifest, model.run(joints)
@@ -60,7 +60,7 @@ def predict_files(model_dir: str | Path, files: list[Path], top: int = 5) -> lis
     model_dir = Path(model_dir)
     onnx = (model_dir / "manifest.json").is_file()
     if onnx:
-        from export.runtime import read_manifest
+        from runtime.manifest import read_manifest
 
         meta = read_manifest(model_dir)
     else:

@@ -103,7 +103,7 @@ def run_demo(args: argparse.Namespace) -> int:
 def export_index_and_samples(out: Path, data_dir: Path, seed: int) -> None:
     """Export the classifier checkpoint, index the prepared clips, write one sample file per class."""
     from export.onnx_export import export_checkpoint
-    from export.runtime import OnnxModel
+    from runtime.model import OnnxModel
     from index.action_index import ActionIndex
     from index.build import from_prepared
     from skeleton.readers.npz import write_npz

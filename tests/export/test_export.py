@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from export.onnx_export import ExportError, export_checkpoint
-from export.runtime import OnnxModel, RuntimeModelError
+from runtime.model import OnnxModel, RuntimeModelError
 from skeleton.prepare import prepare_dataset
 from tests.conftest import REPO, TINY_MODEL, shared_path
 from train.config import load_config
@@ -114,7 +114,7 @@ def test_failed_parity_writes_nothing(vcl_export: tuple[Path, Path], tmp_path: P
 
 def test_runtime_does_not_import_torch() -> None:
     code = (
-        "import sys, export.runtime, skeleton.pipelines; assert 'torch' not in sys.modules, 'torch imported'"
+        "import sys, runtime.model, skeleton.pipelines; assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
 

@@ -32,7 +32,7 @@ class ServiceFiles:
 def service_files(tmp_path_factory: pytest.TempPathFactory) -> ServiceFiles:
     import shutil
 
-    from export.runtime import OnnxModel
+    from runtime.model import OnnxModel
     from index.action_index import ActionIndex
     from index.build import from_prepared
     from skeleton.readers.npz import write_npz

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from export.runtime import OnnxModel
+from runtime.model import OnnxModel
 from server.app import create_app
 from server.settings import Settings
 from skeleton.pipelines import preprocess_clips

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
-from export.runtime import OnnxModel
+from runtime.model import OnnxModel
 from index.action_index import ActionIndex
 from index.build import from_prepared
 from server.app import create_app

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from export.runtime import OnnxModel
+from runtime.model import OnnxModel
 from index.action_index import ActionIndex
 from index.build import from_files
 from index.embed import embed_clips

@@ -22,7 +22,7 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from export.runtime import OnnxModel
+from runtime.model import OnnxModel
 from index.action_index import ActionIndex
 from index.build import from_files
 from server.app import create_app

@@ -1,44 +1,21 @@
 """Run an exported model with ONNX Runtime — no torch import, for the server and the index.
 
-``OnnxModel(model_dir)`` reads ``manifest.json``, checks the SHA-256 of ``model.onnx`` (and of the
-variant file asked for), opens a session asking for CUDA then CPU (or only CUDA with
-``require_gpu``), and exposes the providers actually in use. ``run(joints)`` validates the input
-against the manifest (shape, dtype, finiteness) and returns every output by name.
+``OnnxModel(model_dir)`` reads ``manifest.json`` (``runtime.manifest``), checks the SHA-256 of
+``model.onnx`` (and of the variant file asked for), opens a session asking for CUDA then CPU (or
+only CUDA with ``require_gpu``), and exposes the providers actually in use. ``run(joints)``
+validates the input against the manifest (shape, dtype, finiteness) and returns every output by name.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from skeleton.errors import SkeletonError
+from runtime.manifest import RuntimeModelError, read_manifest
 from skeleton.hashing import sha256_file
 
-MANIFEST_FORMAT = "vcl-onnx-model"
-
-
-class RuntimeModelError(SkeletonError):
-    """An exported model directory is missing, corrupt, or given input it cannot take."""
-
-
-def read_manifest(model_dir: str | Path) -> dict[str, Any]:
-    model_dir = Path(model_dir)
-    path = model_dir / "manifest.json"
-    if not path.is_file():
-        raise RuntimeModelError(f"{model_dir}: not an exported model (no manifest.json)")
-    try:
-        manifest: dict[str, Any] = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise RuntimeModelError(f"{path}: invalid JSON ({err})") from None
-    if manifest.get("format") != MANIFEST_FORMAT:
-        raise RuntimeModelError(
-            f"{path}: field 'format': expected {MANIFEST_FORMAT!r}, got {manifest.get('format')!r}"
-        )
-    return manifest
-
+__all__ = ["OnnxModel", "RuntimeModelError"]
 
 class OnnxModel:
     """An exported model ready to run.
@@ -65,22 +42,18 @@ class OnnxModel:
 
         self.model_dir = Path(model_dir)
         self.manifest = read_manifest(self.model_dir)
-        files = {
-            "fp32": {"file": self.manifest["model_file"], "sha256": self.manifest["model_sha256"]},
-            **self.manifest.get("variants", {}),
-        }
-        if precision not in files:
-            raise RuntimeModelError(
-                f"{self.model_dir}: no {precision!r} model; available: {', '.join(files)}"
-            )
-        path = self.model_dir / files[precision]["file"]
+        try:
+            wanted_file = self.manifest.file_for(precision)
+        except RuntimeModelError as err:
+            raise RuntimeModelError(f"{self.model_dir}: {err}") from None
+        path = self.model_dir / wanted_file.file
         if not path.is_file():
             raise RuntimeModelError(f"{self.model_dir}: missing {path.name}")
         actual = sha256_file(path)
-        if actual != files[precision]["sha256"]:
+        if actual != wanted_file.sha256:
             raise RuntimeModelError(
                 f"{path}: SHA-256 {actual[:12]}… does not match the manifest's "
-                f"{files[precision]['sha256'][:12]}… (file changed or corrupt)"
+                f"{wanted_file.sha256[:12]}… (file changed or corrupt)"
             )
         available = ort.get_available_providers()
         wanted = ["CUDAExecutionProvider", "CPUExecutionProvider"]
@@ -106,17 +79,16 @@ class OnnxModel:
         self.precision = precision
         self.input_name = self.session.get_inputs()[0].name
         names = [o.name for o in self.session.get_outputs()]
-        missing = [n for n in self.manifest["outputs"] if n not in names]
+        missing = [n for n in self.manifest.outputs if n not in names]
         if missing:
             raise RuntimeModelError(
                 f"{path}: output {missing[0]!r} listed in the manifest is missing from the graph"
             )
-        self.output_names = list(self.manifest["outputs"])
-        shape = self.manifest["input"]["shape"]  # ["N", 3, T, V, M]
-        self.input_shape = tuple(shape[1:])
+        self.output_names = list(self.manifest.outputs)
+        self.input_shape = self.manifest.input_shape  # (C, T, V, M)
 
     def run(self, joints: np.ndarray) -> dict[str, np.ndarray]:
-        """joints (N, 3, T, V, M) float32 -> {output name: array}."""
+        """joints (N, C, T, V, M) float32 -> {output name: array}."""
         x = np.asarray(joints)
         if x.ndim != 5 or tuple(x.shape[1:]) != self.input_shape:
             raise RuntimeModelError(
