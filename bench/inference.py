@@ -10,16 +10,16 @@ Usage: python bench/inference.py [--repeats 10] [--threads 0]
 
 from __future__ import annotations
 
-import argparse
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
+from harness import bench_parser, matmul_rate, random_checkpoint, ratio, time_calls
+
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32, 128])
@@ -46,27 +46,8 @@ def main() -> None:
             source = "the official NTU-60 model"
         else:  # the same architecture with random weights: timing does not depend on the values
             from skeleton.classes import NTU60_CLASSES
-            from skeleton.pipelines import get_pipeline
-            from train.checkpoint import build_model, save_checkpoint
 
-            meta = {
-                "method": "vcl",
-                "head": "none",
-                "layout": "ntu",
-                "streams": ["joint", "bone", "motion"],
-                "pipeline": get_pipeline("vcl-official").describe(),
-                "class_names": list(NTU60_CLASSES),
-                "num_classes": 60,
-                "architecture": {
-                    "widths": [16, 16, 16, 16, 32, 32, 32, 64, 64, 256],
-                    "strides": [1, 1, 1, 1, 2, 1, 1, 2, 1, 1],
-                    "dropout": 0.5,
-                    "hidden_dim": 256,
-                    "projection_dim": 128,
-                    "latent_dim": 64,
-                },
-            }
-            checkpoint = save_checkpoint(Path(tmp) / "ckpt", build_model(meta), meta)
+            checkpoint = random_checkpoint(Path(tmp) / "ckpt", "none", NTU60_CLASSES)
             source = "a randomly initialised three-stream model"
         model_dir = Path(tmp) / "onnx"
         export_checkpoint(checkpoint, model_dir, precisions=("int8",), max_batch=8)
@@ -79,12 +60,7 @@ def main() -> None:
         with counter, torch.no_grad():
             graph(torch.zeros(1, 3, 50, 25, 2))
         flops_per_clip = counter.get_total_flops()
-        a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
-        a @ b
-        start = time.perf_counter()
-        for _ in range(10):
-            a @ b
-        matmul = 2 * 2048**3 * 10 / (time.perf_counter() - start)
+        matmul = matmul_rate()
         print(
             f"{source}, three streams, T=50, V=25, M=2; providers {runtime.providers}; "
             f"{torch.get_num_threads()} torch threads"
@@ -110,13 +86,8 @@ def main() -> None:
                         with torch.no_grad():
                             graph(torch.from_numpy(x))
 
-                run()
-                times = []
-                for _ in range(args.repeats):
-                    t0 = time.perf_counter()
-                    run()
-                    times.append(time.perf_counter() - t0)
-                times_ms = 1000 * np.array(times)
+                times = time_calls(run, args.repeats)
+                times_ms = 1000 * times
                 rate = batch / np.median(times)
                 rates[engine] = rate
                 print(
@@ -124,8 +95,8 @@ def main() -> None:
                     f"{np.percentile(times_ms, 99):8.1f} | {rate * flops_per_clip / matmul:6.1%}"
                 )
             print(
-                f"{batch:>5} | {'ORT/PyTorch':>12} | {rates['onnxruntime'] / rates['pytorch']:7.2f}x | "
-                f"int8/PyTorch {rates['ort-int8'] / rates['pytorch']:.2f}x"
+                f"{batch:>5} | {'ORT/PyTorch':>12} | {ratio(rates['onnxruntime'], rates['pytorch']):>8} | "
+                f"int8/PyTorch {ratio(rates['ort-int8'], rates['pytorch'])}"
             )
 
 

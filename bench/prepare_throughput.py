@@ -8,18 +8,17 @@ Prints clips/s and the ratios. Usage: ``python bench/prepare_throughput.py [--fi
 
 from __future__ import annotations
 
-import argparse
 import os
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from harness import bench_parser, ratio, time_calls
 from skeleton.prepare import prepare_dataset
 from skeleton.readers.ntu import read_ntu_skeleton, write_ntu_skeleton
-from skeleton.readers.synthetic import synthetic_clip
+from skeleton.synthetic import synthetic_clip
 
 
 def plain_ntu_parse(path: Path) -> np.ndarray:
@@ -46,15 +45,8 @@ def plain_ntu_parse(path: Path) -> np.ndarray:
     return np.array(out[0])
 
 
-def timed(fn: Callable[[], object], repeat: int) -> float:
-    start = time.perf_counter()
-    for _ in range(repeat):
-        fn()
-    return (time.perf_counter() - start) / repeat
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__)
     parser.add_argument("--files", type=int, default=1000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -68,11 +60,11 @@ def main() -> None:
             ]
             write_ntu_skeleton(path, frames)
             files.append(path)
-        ours = timed(lambda: [read_ntu_skeleton(p) for p in files], 5) / len(files)
-        plain = timed(lambda: [plain_ntu_parse(p) for p in files], 5) / len(files)
+        ours = time_calls(lambda: [read_ntu_skeleton(p) for p in files], 5, warmup=0).mean() / len(files)
+        plain = time_calls(lambda: [plain_ntu_parse(p) for p in files], 5, warmup=0).mean() / len(files)
         print(
             f"NTU parse   ours {1 / ours:8.1f} files/s   plain {1 / plain:8.1f} files/s   "
-            f"ratio {plain / ours:.2f}x"
+            f"ratio {ratio(plain, ours)}"
         )
 
         root = Path(tmp) / "ntu"
@@ -87,7 +79,7 @@ def main() -> None:
             results[workers] = args.files / (time.perf_counter() - start)
         print(
             f"prepare     1 worker {results[1]:8.1f} files/s   {cores} workers {results[cores]:8.1f} files/s "
-            f"ratio {results[cores] / results[1]:.2f}x"
+            f"ratio {ratio(results[cores], results[1])}"
         )
 
 

@@ -11,12 +11,13 @@ Usage: python bench/retrieval.py [--sizes 10000 100000 1000000] [--queries 200]
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from harness import bench_parser
 
 
 def speed(sizes: list[int], dim: int, num_queries: int) -> None:
@@ -53,9 +54,9 @@ def speed(sizes: list[int], dim: int, num_queries: int) -> None:
 
 
 def real_data(model_dir: Path, data_dir: Path, ks: tuple[int, ...] = (1, 5, 10)) -> None:
-    from runtime.model import OnnxModel
     from index.action_index import ActionIndex
     from index.build import from_prepared
+    from runtime.model import OnnxModel
     from skeleton.prepared import PreparedDataset
 
     model = OnnxModel(model_dir)
@@ -68,7 +69,7 @@ def real_data(model_dir: Path, data_dir: Path, ks: tuple[int, ...] = (1, 5, 10))
             emb.embedding[train],
             [items[i] for i in train],
             None if emb.sigma is None else emb.sigma[train],
-            model.manifest["model_sha256"],
+            model.manifest.model_sha256,
         )
         labels = data.labels
         for aware in (False, True):
@@ -90,7 +91,7 @@ def real_data(model_dir: Path, data_dir: Path, ks: tuple[int, ...] = (1, 5, 10))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__)
     parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--dim", type=int, default=192)
     parser.add_argument("--queries", type=int, default=200)

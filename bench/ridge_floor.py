@@ -6,18 +6,18 @@ Usage: python bench/ridge_floor.py DATA_DIR --out RESULT.json [--split xsub] [--
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import numpy as np
 
+from harness import bench_parser
 from skeleton.prepared import PreparedDataset
 from vcl.demo import ridge_accuracy
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__)
     parser.add_argument("data", type=Path)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--split", default="xsub")

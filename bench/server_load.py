@@ -20,6 +20,9 @@ on 1, 8, 32 stacked clips: the most batching can win in the model itself on this
 Absolute times drift on a shared machine; compare the ratios.
 Without --model a tiny randomly initialised three-stream VCL model is exported first, in a child
 process, so this one stays torch-free like the server (timing does not depend on the weights).
+This file is the command line and the report; the client threads and probes are
+``load_generator.py``, the server subprocess ``server_process.py``, the direct path
+``direct_runtime.py``.
 
 Usage: python bench/server_load.py [--model DIR] [--endpoint embed] [--clients 1 8 32]
        [--requests 40] [--warmup 2] [--max-seconds 30] [--rounds 1] [--threads 0] [--json OUT]
@@ -28,29 +31,25 @@ Usage: python bench/server_load.py [--model DIR] [--endpoint embed] [--clients 1
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-HOST = "127.0.0.1"
-OK = "ok"
-HEADERS = {"Content-Type": "application/json"}
+from direct_runtime import DirectClient, stacked_rates
+from harness import bench_parser, random_checkpoint
+from load_generator import OK, Client, HttpClient, Probe, cpu_seconds, local_probe, run_level
+from server_process import REPO, scrape, serve
 
 
 # ---------------------------------------------------------------------------- the default model
@@ -65,256 +64,19 @@ def build_tiny_model(out: Path) -> None:
     import torch
 
     from export.onnx_export import export_checkpoint
-    from skeleton.pipelines import get_pipeline
-    from skeleton.readers.synthetic import SYNTHETIC_CLASSES
-    from train.checkpoint import build_model, save_checkpoint
+    from skeleton.synthetic import SYNTHETIC_CLASSES
 
     torch.manual_seed(0)
-    meta = {
-        "method": "vcl",
-        "head": "gaussian",
-        "layout": "ntu",
-        "streams": ["joint", "bone", "motion"],
-        "pipeline": get_pipeline("vcl-official").describe(),
-        "class_names": list(SYNTHETIC_CLASSES),
-        "num_classes": len(SYNTHETIC_CLASSES),
-        "architecture": {
-            "widths": [8, 8, 16],
-            "strides": [1, 2, 1],
-            "dropout": 0.5,
-            "hidden_dim": 32,
-            "projection_dim": 16,
-            "latent_dim": 8,
-        },
+    architecture = {
+        "widths": [8, 8, 16],
+        "strides": [1, 2, 1],
+        "dropout": 0.5,
+        "hidden_dim": 32,
+        "projection_dim": 16,
+        "latent_dim": 8,
     }
-    checkpoint = save_checkpoint(out.parent / "ckpt", build_model(meta), meta)
+    checkpoint = random_checkpoint(out.parent / "ckpt", "gaussian", SYNTHETIC_CLASSES, architecture)
     export_checkpoint(checkpoint, out, max_batch=8)
-
-
-# ---------------------------------------------------------------------------- clients
-class Client(Protocol):
-    def __call__(self, i: int) -> str:
-        """Send request number ``i``; ``OK`` or what went wrong (an HTTP status or an error name)."""
-        ...
-
-    def close(self) -> None: ...
-
-
-class HttpClient:
-    """One keep-alive connection posting pre-encoded bodies in turn."""
-
-    def __init__(self, port: int, path: str, bodies: list[bytes]) -> None:
-        self.conn = http.client.HTTPConnection(HOST, port, timeout=120)
-        self.path, self.bodies = path, bodies
-
-    def __call__(self, i: int) -> str:
-        try:
-            self.conn.request("POST", self.path, body=self.bodies[i % len(self.bodies)], headers=HEADERS)
-            response = self.conn.getresponse()
-            response.read()
-        except (OSError, http.client.HTTPException) as err:
-            self.conn.close()  # the next request reconnects
-            return type(err).__name__
-        return OK if response.status == 200 else str(response.status)
-
-    def close(self) -> None:
-        self.conn.close()
-
-
-class DirectClient:
-    """What the server does for one clip, minus HTTP and JSON: preprocess, then one runtime call."""
-
-    def __init__(self, model: Any, clips: list[Any]) -> None:
-        from skeleton.pipelines import preprocess_clips
-
-        self.preprocess, self.model, self.clips = preprocess_clips, model, clips
-
-    def __call__(self, i: int) -> str:
-        manifest = self.model.manifest
-        self.model.run(
-            self.preprocess([self.clips[i % len(self.clips)]], manifest["layout"], manifest["pipeline"])
-        )
-        return OK
-
-    def close(self) -> None:
-        pass
-
-
-Probe = Callable[[], dict[str, float]]
-
-
-def run_level(
-    open_client: Callable[[], Client], clients: int, args: argparse.Namespace, probe: Probe
-) -> dict[str, Any]:
-    """``clients`` threads, each ``args.warmup`` unmeasured then up to ``args.requests`` timed calls.
-
-    ``probe`` is read once all warm-ups are done and again after the last call; the result holds
-    the difference of each of its values under ``delta``.
-    """
-    ready, go = threading.Barrier(clients + 1), threading.Barrier(clients + 1)
-    latencies: list[list[float]] = [[] for _ in range(clients)]
-    statuses: list[Counter[str]] = [Counter() for _ in range(clients)]
-    ends = [0.0] * clients
-    failures: list[BaseException] = []
-
-    def worker(k: int) -> None:
-        try:
-            client = open_client()
-            try:
-                for i in range(args.warmup):
-                    client(k + i)
-                ready.wait()
-                go.wait()
-                deadline = time.perf_counter() + args.max_seconds
-                for i in range(args.requests):
-                    if time.perf_counter() > deadline:
-                        break
-                    start = time.perf_counter()
-                    status = client(k * args.requests + i)
-                    statuses[k][status] += 1
-                    if status == OK:
-                        latencies[k].append(time.perf_counter() - start)
-                ends[k] = time.perf_counter()
-            finally:
-                client.close()
-        except threading.BrokenBarrierError:
-            pass
-        except BaseException as err:  # reported by the main thread
-            failures.append(err)
-            ready.abort()
-            go.abort()
-
-    threads = [threading.Thread(target=worker, args=(k,), daemon=True) for k in range(clients)]
-    for thread in threads:
-        thread.start()
-    try:
-        ready.wait()
-        before = probe()
-        start = probed = time.perf_counter()
-        go.wait()
-    except threading.BrokenBarrierError:
-        for thread in threads:
-            thread.join()
-        raise RuntimeError(f"a client failed during warm-up: {failures[0]!r}") from failures[0]
-    for thread in threads:
-        thread.join()
-    after = probe()
-    window = time.perf_counter() - probed
-    if failures:
-        raise RuntimeError(f"a client failed: {failures[0]!r}") from failures[0]
-    seconds = max(ends) - start
-    total: Counter[str] = sum(statuses, Counter())
-    ok_ms = 1000 * np.array([t for per_client in latencies for t in per_client])
-    return {
-        "clients": clients,
-        "ok": total[OK],
-        "errors": {k: v for k, v in sorted(total.items()) if k != OK},
-        "seconds": seconds,
-        "clips_per_s": total[OK] / seconds,
-        "p50_ms": float(np.percentile(ok_ms, 50)) if len(ok_ms) else None,
-        "p99_ms": float(np.percentile(ok_ms, 99)) if len(ok_ms) else None,
-        "delta": {key: after[key] - before.get(key, 0.0) for key in after},
-        "probe_window_s": window,
-    }
-
-
-# ---------------------------------------------------------------------------- the server
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def http_get(port: int, path: str) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection(HOST, port, timeout=30)
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process so far (Linux /proc; NaN elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds all processes have spent busy so far, summed over CPUs (Linux /proc; NaN elsewhere)."""
-    try:
-        ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-    except OSError:
-        return float("nan")
-    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # all but idle and iowait
-
-
-def local_probe() -> dict[str, float]:
-    """CPU of this process (every thread) and of the whole machine."""
-    return {"bench_cpu_s": time.process_time(), "machine_busy_s": machine_busy_seconds()}
-
-
-def scrape(port: int) -> dict[str, float]:
-    """The /metrics values this bench reads (cumulative; callers difference them)."""
-    status, body = http_get(port, "/metrics")
-    if status != 200:
-        raise RuntimeError(f"GET /metrics answered {status}: {body[:200]!r}")
-    values: dict[str, float] = {}
-    for line in body.decode().splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            values[name] = float(value)
-    keys = {
-        "batch_clips_sum": "vcl_batch_size_clips_sum",
-        "batch_clips_count": "vcl_batch_size_clips_count",
-        "batch_requests_sum": "vcl_batch_size_requests_sum",
-        "inference_s": "vcl_inference_duration_seconds_sum",
-    }
-    return {key: values.get(name, 0.0) for key, name in keys.items()}
-
-
-@contextmanager
-def serve(
-    model_dir: Path, env: dict[str, str], log_path: Path, timeout_s: float
-) -> Iterator[tuple[int, int]]:
-    """``vcl serve`` on a free loopback port with extra VCL_* variables; yields (port, pid) once ready."""
-    port = free_port()
-    command = [sys.executable, "-m", "vcl.cli", "serve", "--model", str(model_dir), "--host", HOST]
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [*command, "--port", str(port)],
-            cwd=REPO,
-            env={**os.environ, **env},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if proc.poll() is not None:
-                tail = log_path.read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"vcl serve exited with {proc.returncode} before ready:\n{tail}")
-            try:
-                if http_get(port, "/readyz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"vcl serve not ready within {timeout_s:g} s (log: {log_path})")
-            time.sleep(0.1)
-        yield port, proc.pid
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 # ---------------------------------------------------------------------------- report
@@ -357,28 +119,9 @@ def summary(phases: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, floa
     return {"batching_gain": gain, "batched_vs_direct": vs_direct}
 
 
-def stacked_rates(model: Any, x: np.ndarray, sizes: list[int], max_seconds: float) -> dict[int, float]:
-    """Clips/s of one thread calling the runtime on ``size`` stacked clips: the median call of at least
-    3 and 1 s (at most 20 calls or ``max_seconds``)."""
-    rates = {}
-    for size in sizes:
-        batch = np.concatenate([x] * (size // len(x) + 1))[:size]
-        model.run(batch)
-        times: list[float] = []
-        begin = time.perf_counter()
-        while len(times) < 20 and time.perf_counter() - begin < max_seconds:
-            if len(times) >= 3 and time.perf_counter() - begin > 1.0:
-                break
-            start = time.perf_counter()
-            model.run(batch)
-            times.append(time.perf_counter() - start)
-        rates[size] = size / float(np.median(times))
-    return rates
-
-
 # ---------------------------------------------------------------------------- main
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__)
     parser.add_argument("--model", type=Path, help="exported model directory (default: a tiny one)")
     parser.add_argument("--endpoint", choices=("embed", "classify"), default="embed")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
@@ -431,7 +174,11 @@ def measure(
             tries: dict[str, list[dict[str, Any]]] = {name: [] for name in phases}
             for _ in range(args.rounds):
                 for name in phases:
-                    tries[name].append(run_level(opens[name], clients, args, probes[name]))
+                    tries[name].append(
+                        run_level(
+                            opens[name], clients, probes[name], args.requests, args.warmup, args.max_seconds
+                        )
+                    )
             for name, levels in tries.items():
                 best = max(levels, key=lambda level: level["clips_per_s"])
                 phases[name].append({**best, "rounds_clips_per_s": [lv["clips_per_s"] for lv in levels]})
@@ -449,7 +196,7 @@ def main() -> None:
     from runtime.manifest import read_manifest
     from runtime.model import OnnxModel
     from skeleton.pipelines import preprocess_clips
-    from skeleton.readers.synthetic import synthetic_clip
+    from skeleton.synthetic import synthetic_clip
 
     with tempfile.TemporaryDirectory(prefix="vcl-load-") as tmp_name:
         tmp = Path(tmp_name)
@@ -459,9 +206,9 @@ def main() -> None:
             subprocess.run([sys.executable, __file__, "--build-tiny", str(model_dir)], check=True, cwd=REPO)
             print(f"exported a tiny random-weight model in {time.perf_counter() - start:.0f} s")
         manifest = read_manifest(model_dir)
-        if manifest["layout"] != "ntu":
-            raise SystemExit(f"{model_dir}: layout {manifest['layout']!r}; the synthetic clips are 'ntu'")
-        if args.endpoint == "classify" and not manifest.get("num_classes"):
+        if manifest.layout != "ntu":
+            raise SystemExit(f"{model_dir}: layout {manifest.layout!r}; the synthetic clips are 'ntu'")
+        if args.endpoint == "classify" and not manifest.num_classes:
             raise SystemExit(f"{model_dir}: no classifier, so no /v1/classify; use --endpoint embed")
         clips = [synthetic_clip(i, seed=1) for i in range(args.num_clips)]
         bodies = [
@@ -471,7 +218,7 @@ def main() -> None:
             for c in clips
         ]
         model = OnnxModel(model_dir, threads=args.threads)
-        x = preprocess_clips(clips, manifest["layout"], manifest["pipeline"])
+        x = preprocess_clips(clips, manifest.layout, manifest.pipeline)
         machine = {
             "cpus": os.cpu_count(),
             "processor": platform.processor() or platform.machine(),
@@ -487,8 +234,8 @@ def main() -> None:
             f"load average {machine['loadavg_1min_at_start']:.1f} at start"
         )
         print(
-            f"model {model_dir}: streams {manifest['streams']}, input {manifest['input']['shape']}, "
-            f"{(model_dir / manifest['model_file']).stat().st_size / 1e6:.1f} MB; POST /v1/{args.endpoint} "
+            f"model {model_dir}: streams {list(manifest.streams)}, input {['N', *manifest.input_shape]}, "
+            f"{(model_dir / manifest.model_file).stat().st_size / 1e6:.1f} MB; POST /v1/{args.endpoint} "
             f"one clip [M=2][T={min(frames)}..{max(frames)}][V=25][3] per request, JSON body "
             f"{np.mean([len(b) for b in bodies]) / 1e3:.0f} kB mean ({args.decimals} decimals)"
         )
@@ -518,7 +265,11 @@ def main() -> None:
         if args.json:
             result = {
                 "machine": machine,
-                "model": {"dir": str(model_dir), "streams": manifest["streams"], "input": manifest["input"]},
+                "model": {
+                    "dir": str(model_dir),
+                    "streams": list(manifest.streams),
+                    "input": manifest.raw["input"],
+                },
                 "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
                 "body_bytes_mean": float(np.mean([len(b) for b in bodies])),
                 "runtime_stacked_clips_per_s": ceiling,

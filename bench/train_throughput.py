@@ -16,7 +16,8 @@ import json
 import os
 import subprocess
 import sys
-import time
+
+from harness import bench_parser, matmul_rate, ratio, time_calls
 
 
 def child(args: argparse.Namespace) -> None:
@@ -26,17 +27,17 @@ def child(args: argparse.Namespace) -> None:
         assert tune_malloc(), "mallopt failed"
     import torch
 
-    from skeleton.graph import spatial_partition
     from skeleton.layouts import NTU
     from train.augment import augment
-    from train.moco import ContrastOptions, MomentumContrast
-    from train.model import StreamEncoder
+    from train.config import LossConfig
+    from train.moco import MomentumContrast
+    from train.model import build_encoders
 
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    encoder = StreamEncoder(torch.as_tensor(spatial_partition(NTU)), head="gaussian")
-    method = MomentumContrast({"joint": encoder}, NTU.parents, ContrastOptions(queue_size=32768))
+    encoders = build_encoders(NTU, ["joint"], "gaussian")
+    method = MomentumContrast(encoders, NTU.parents, LossConfig(queue_size=32768))
     optimizer = torch.optim.AdamW(method.query.parameters(), lr=0.002, weight_decay=1e-4)
     x = torch.randn(args.batch, 3, 50, 25, 2)
 
@@ -53,19 +54,8 @@ def child(args: argparse.Namespace) -> None:
     with counter:
         step()
     flops_per_clip = counter.get_total_flops() / args.batch
-    step()  # warm-up
-    start = time.perf_counter()
-    for _ in range(args.steps):
-        step()
-    seconds = (time.perf_counter() - start) / args.steps
-
-    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
-    a @ b
-    start = time.perf_counter()
-    reps = 10
-    for _ in range(reps):
-        a @ b
-    matmul = 2 * 2048**3 * reps / (time.perf_counter() - start)
+    seconds = float(time_calls(step, args.steps).mean())
+    matmul = matmul_rate()
     print(
         json.dumps(
             {
@@ -80,7 +70,7 @@ def child(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--threads", type=int, default=0)
@@ -116,7 +106,7 @@ def main() -> None:
             f"  malloc {mode:7s}: {r['clips_per_s']:7.2f} clips/s  ({r['step_s']:.2f} s/step)  "
             f"{achieved / 1e9:6.1f} GFLOP/s = {achieved / r['matmul_flops']:.1%} of matmul rate"
         )
-    print(f"allocator fix speed-up: {tuned['clips_per_s'] / base['clips_per_s']:.2f}x")
+    print(f"allocator fix speed-up: {ratio(tuned['clips_per_s'], base['clips_per_s'])}")
 
 
 if __name__ == "__main__":

@@ -1,2 +1,3 @@
 """Leaf helpers every package may import: the project-wide error base, atomic directory
-publishing, and reading format-checked JSON files. Imports nothing from the project."""
+publishing, reading format-checked JSON files, and the scores of model outputs that both training
+and the runtime compute. Imports nothing from the project."""

@@ -1,1 +1,1 @@
-"""Export of trained checkpoints to ONNX and the torch-free ONNX Runtime wrapper."""
+"""Export of trained checkpoints to ONNX with a parity check, and ``vcl predict`` (checkpoint or ONNX)."""

@@ -1,29 +1,27 @@
 """``vcl export``: checkpoint -> ``model.onnx`` + ``manifest.json`` (+ fp16 / int8 variants).
 
 The graph comes from the torch.export-based exporter (``torch.onnx.export(..., dynamo=True)``)
-with a dynamic batch axis, opset 18. Before anything is written in place, ONNX Runtime is checked
-against PyTorch (eval mode) at batch sizes 1, 2, 7 and the maximum on fixture clips: the largest
-absolute error of every output, identical argmax of every logit output, identical top-10
-neighbours of every fixture clip among the others by the retrieval embedding (a swap between
-clips whose similarities tie within 1e-5 is tolerated and recorded). A failure raises
-``ExportError`` and leaves no manifest. The parity record goes into the manifest.
+with a dynamic batch axis, opset 18. Everything is written into a temporary directory published
+in place of ``out`` only when ONNX Runtime matches PyTorch (``export.parity``: batch sizes 1, 2, 7
+and the maximum on fixture clips); a failure raises ``ExportError`` and leaves ``out`` as it was.
+The parity record goes into the manifest.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from common.errors import VclError
+from common.publish import publish_dir
 from export.graph import ExportGraph
+from export.parity import PARITY_BATCHES, check_parity
 from runtime.manifest import MANIFEST_FORMAT
 from runtime.model import OnnxModel
-from skeleton.errors import SkeletonError
 from skeleton.hashing import sha256_file
 from skeleton.layouts import get_layout
 from skeleton.pipelines import get_pipeline
@@ -31,10 +29,9 @@ from skeleton.prepared import PreparedDataset
 from train.checkpoint import load_checkpoint
 
 OPSET = 18
-PARITY_BATCHES = (1, 2, 7)
 
 
-class ExportError(SkeletonError):
+class ExportError(VclError):
     """Export failed (parity or conversion); nothing was written in place."""
 
 
@@ -49,7 +46,7 @@ def fixture_joints(meta: dict[str, Any], count: int, fixture: Path | None = None
             index = np.arange(count) % len(data)
             return np.asarray(data.joints[index], dtype=np.float32), f"prepared dataset {source}"
     if layout.name == "ntu":
-        from skeleton.readers.synthetic import synthetic_clip
+        from skeleton.synthetic import synthetic_clip
 
         options = {k: v for k, v in pipeline.items() if k not in ("name", "version")}
         run = get_pipeline(pipeline["name"], **options)
@@ -81,99 +78,6 @@ def embedding_centers(
             for s in plain.streams:
                 sums[s] = sums.get(s, 0) + out[f"{s}_{key}"].double().sum(0)
     return {s: (v / len(joints)).float() for s, v in sums.items()}, f"{len(joints)} {source}"
-
-
-def _neighbours(embedding: np.ndarray, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k neighbour sets (sorted ids) of every clip among the others, and the similarities."""
-    sims = embedding @ embedding.T
-    np.fill_diagonal(sims, -np.inf)
-    return np.sort(np.argsort(-sims, axis=1, kind="stable")[:, :k], axis=1), sims
-
-
-def same_neighbours(
-    ours: np.ndarray, reference: np.ndarray, k: int = 10, tie: float = 1e-5
-) -> tuple[bool, bool]:
-    """(identical, identical up to ties): a swap only counts when both clips' reference similarities
-    to the query differ from the k-th by more than ``tie`` or than the largest difference between
-    the two similarity matrices (the float32 rounding actually measured, at most ``MAX_TIE``)."""
-    got, ours_sims = _neighbours(ours, k)
-    want, sims = _neighbours(reference, k)
-    finite = np.isfinite(sims)
-    measured = float(np.abs(ours_sims[finite] - sims[finite]).max()) if finite.any() else 0.0
-    tie = max(tie, min(measured, MAX_TIE))
-    identical = bool((got == want).all())
-    equivalent = True
-    for q in np.flatnonzero((got != want).any(axis=1)):
-        kth = np.sort(sims[q])[::-1][k - 1]
-        swapped = np.setxor1d(got[q], want[q])
-        equivalent &= bool((np.abs(sims[q, swapped] - kth) <= tie).all())
-    return identical, equivalent
-
-
-PROB_TOLERANCE = 5e-3  # a broken export is off by 0.1 or more; float32 rounding by < 1e-3
-# The centred embedding amplifies the rounding of mu (~1e-6) by ||mu|| / ||mu - c||: the demo model's
-# embeddings differ by up to 4.7e-4 with identical neighbours; the neighbour check is what matters.
-EMBEDDING_TOLERANCE = 5e-3
-MAX_TIE = 1e-2  # similarity differences beyond this are not rounding
-
-
-def _softmax(x: np.ndarray) -> np.ndarray:
-    z = np.exp(x - x.max(axis=1, keepdims=True))
-    return z / z.sum(axis=1, keepdims=True)
-
-
-def check_parity(
-    graph: ExportGraph, runtime: OnnxModel, joints: np.ndarray, batches: tuple[int, ...], tolerance: float
-) -> dict[str, Any]:
-    """Compare ONNX Runtime with PyTorch; returns the record (``passed`` says whether it holds).
-
-    Features, mu and sigma pass when their max abs error is within ``tolerance * max(1, max
-    |output|)``; the centred embedding within ``EMBEDDING_TOLERANCE`` and by its neighbours
-    (below). Logits pass when their argmax is identical and their softmax probabilities are within
-    ``PROB_TOLERANCE``: a linear probe fitted on standardised features multiplies the features'
-    float32 rounding by 1/std (the demo model's logits are up to 3.4e-3 apart, their probabilities
-    up to 5.2e-4); the logits' own error is recorded."""
-    names = graph.output_names
-    record: dict[str, Any] = {"tolerance": tolerance, "batches": {}, "passed": True}
-    for b in batches:
-        x = joints[np.arange(b) % len(joints)]
-        with torch.no_grad():
-            expected = [t.numpy() for t in graph(torch.from_numpy(x))]
-        got = runtime.run(x)
-        errors = {n: float(np.abs(got[n] - e).max()) for n, e in zip(names, expected, strict=True)}
-        scales = {n: max(1.0, float(np.abs(e).max())) for n, e in zip(names, expected, strict=True)}
-        probs = {
-            n: float(np.abs(_softmax(got[n]) - _softmax(e)).max())
-            for n, e in zip(names, expected, strict=True)
-            if n.endswith("logits")
-        }
-        argmax = {
-            n: bool((got[n].argmax(1) == e.argmax(1)).all())
-            for n, e in zip(names, expected, strict=True)
-            if n.endswith("logits")
-        }
-        ok = (
-            all(v <= tolerance * scales[n] for n, v in errors.items() if n not in probs and n != "embedding")
-            and errors["embedding"] <= max(tolerance, EMBEDDING_TOLERANCE)
-            and all(v <= PROB_TOLERANCE for v in probs.values())
-            and all(argmax.values())
-        )
-        record["batches"][str(b)] = {
-            "max_abs_error": errors,
-            "scale": scales,
-            "max_prob_error": probs,
-            "argmax_identical": argmax,
-            "passed": ok,
-        }
-        record["passed"] &= ok
-    with torch.no_grad():
-        reference = graph(torch.from_numpy(joints))[names.index("embedding")].numpy()
-    identical, equivalent = same_neighbours(runtime.run(joints)["embedding"], reference)
-    record["top10_neighbours_identical"] = identical
-    record["top10_neighbours_identical_up_to_ties"] = equivalent
-    record["gallery_size"] = len(joints)
-    record["passed"] &= equivalent
-    return record
 
 
 def _variant(fp32_path: Path, precision: str, out: Path) -> Path:
@@ -230,9 +134,7 @@ def export_checkpoint(
     graph = ExportGraph(model, centers).eval()
     layout = get_layout(meta["layout"])
     t, m = meta["pipeline"]["num_frames"], meta["pipeline"]["num_persons"]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with publish_dir(out) as tmp:
         example = torch.zeros(2, 3, t, layout.num_joints, m)
         batch = torch.export.Dim("batch", min=1, max=4096)
         try:
@@ -295,7 +197,6 @@ def export_checkpoint(
         parity["fixture"] = source
         parity["providers"] = runtime.providers
         if not parity["passed"]:
-            (tmp / "manifest.json").unlink()
             worst = max(
                 (e for b in parity["batches"].values() for e in b["max_abs_error"].items()),
                 key=lambda kv: kv[1],
@@ -315,10 +216,4 @@ def export_checkpoint(
             delta = _delta(reference, OnnxModel(tmp, precision=precision).run(joints))
             manifest["variants"][precision]["accuracy_delta_vs_fp32"] = delta
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return manifest

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from runtime.model import OnnxModel
 from index.embed import Embeddings, embed_joints
 from index.metadata import Item
 from index.preview import make_previews
+from runtime.model import OnnxModel
 from skeleton.clip import Clip
 from skeleton.errors import SkeletonError
 from skeleton.pipelines import preprocess_clips
@@ -20,7 +21,7 @@ from skeleton.readers.auto import read_clips
 CLIP_SUFFIXES = {".skeleton", ".txt", ".mat", ".npz"}
 
 
-def _label(names: list[str] | None, index: int | None) -> str | None:
+def _label(names: Sequence[str] | None, index: int | None) -> str | None:
     if index is None or index < 0:
         return None
     return names[index] if names and index < len(names) else str(index)
@@ -38,14 +39,14 @@ def from_prepared(
     """Every clip of a prepared dataset; it must use the model's layout and pipeline."""
     data = PreparedDataset(directory)
     m = model.manifest
-    if data.manifest["layout"] != m["layout"] or data.manifest["pipeline"]["name"] != m["pipeline"]["name"]:
+    if data.manifest["layout"] != m.layout or data.manifest["pipeline"]["name"] != m.pipeline["name"]:
         raise SkeletonError(
             f"{directory}: prepared with layout {data.manifest['layout']!r} / pipeline "
-            f"{data.manifest['pipeline']['name']!r}, the model expects {m['layout']!r} / "
-            f"{m['pipeline']['name']!r}"
+            f"{data.manifest['pipeline']['name']!r}, the model expects {m.layout!r} / "
+            f"{m.pipeline['name']!r}"
         )
     embeddings = embed_joints(model, np.asarray(data.joints, dtype=np.float32))
-    names = data.class_names or m.get("class_names")
+    names = data.class_names or m.class_names
     blobs = _previews(data.joints, previews)
     now = time.time()
     items = [
@@ -94,10 +95,10 @@ def from_clips(
     """Raw clips -> the model's preprocessing -> embeddings and index items."""
     if not clips:
         raise SkeletonError("no clips to index")
-    joints = preprocess_clips(clips, model.manifest["layout"], model.manifest["pipeline"])
+    joints = preprocess_clips(clips, model.manifest.layout, model.manifest.pipeline)
     embeddings = embed_joints(model, joints)
     blobs = _previews(joints, previews)
-    names = model.manifest.get("class_names")
+    names = model.manifest.class_names
     now = time.time()
     items = [
         Item(

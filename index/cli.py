@@ -69,7 +69,7 @@ def _build(args: argparse.Namespace) -> int:
     else:
         emb, items = from_files(model, args.data, first_id=0, previews=not args.no_previews)
     index = ActionIndex.create(
-        args.out, emb.embedding, items, emb.sigma, model.manifest["model_sha256"], args.kind
+        args.out, emb.embedding, items, emb.sigma, model.manifest.model_sha256, args.kind
     )
     print(f"built {args.out} {index.version}: {len(items)} clips, dim {emb.embedding.shape[1]}, {args.kind}")
     return 0
@@ -80,7 +80,7 @@ def _add(args: argparse.Namespace) -> int:
     from index.build import from_files
 
     model = _model(args.model)
-    index = ActionIndex(args.index, model.manifest["model_sha256"], model.manifest["embedding_dim"])
+    index = ActionIndex(args.index, model.manifest.model_sha256, model.manifest.embedding_dim)
     emb, items = from_files(model, args.files)
     version = index.add(emb.embedding, items, emb.sigma)
     print(f"added {len(items)} clips (ids {', '.join(str(i.id) for i in items)}) -> {version}")
@@ -100,7 +100,7 @@ def _search(args: argparse.Namespace) -> int:
     from index.build import from_files
 
     model = _model(args.model)
-    index = ActionIndex(args.index, model.manifest["model_sha256"], model.manifest["embedding_dim"])
+    index = ActionIndex(args.index, model.manifest.model_sha256, model.manifest.embedding_dim)
     for message in index.messages:
         print(f"warning: {message}")
     emb, items = from_files(model, [args.file], previews=False)

@@ -6,8 +6,9 @@ product on L2-normalised float32 embeddings), ``meta.sqlite`` (``index.metadata`
 ``manifest.json`` (SHA-256 of both files, a content hash of ids + vectors + metadata without
 timestamps, the embedding model's hash, dim, metric, kind, count).
 
-A write builds the new version in a temporary directory, fsyncs it, renames it into place, then
-replaces ``CURRENT`` atomically (write + fsync + ``os.replace``); the last two versions are kept.
+A write builds the new version in a temporary directory and publishes it (``common.publish``:
+fsync, rename into place), then replaces ``CURRENT`` atomically (write + fsync + ``os.replace``);
+the last two versions are kept.
 Loading verifies the checksums and the model hash and dim; a bad current version falls back to the
 previous good one, with a message. Readers hold a reference to one immutable ``Snapshot``; a
 mutation builds the next snapshot and swaps the reference once, so searches running during a
@@ -21,15 +22,16 @@ import json
 import os
 import shutil
 import sqlite3
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from common.errors import VclError
+from common.jsonfile import read_json_file
+from common.publish import fsync_dir, fsync_file, publish_dir
 from index import metadata
-from skeleton.errors import SkeletonError
 from skeleton.hashing import sha256_file
 
 FORMAT = "vcl-action-index"
@@ -40,25 +42,12 @@ AUTO_IVF_FROM = (
 )
 
 
-class IndexStoreError(SkeletonError):
+class IndexStoreError(VclError):
     """An index directory is missing, corrupt, or built by another model."""
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb") as fh:
-        os.fsync(fh.fileno())
-
-
 def _before_rename(tmp: Path) -> None:
-    """Hook between writing a version and renaming it into place (tests inject faults here)."""
+    """Hook between writing a version and publishing it (tests inject faults here)."""
 
 
 def build_faiss(vectors: np.ndarray, ids: np.ndarray, kind: str = "flat", nlist: int | None = None) -> Any:
@@ -138,13 +127,7 @@ class Snapshot:
 
 def verify(directory: Path, model_sha256: str | None = None, dim: int | None = None) -> dict[str, Any]:
     """The manifest of a version directory after checking files, model hash and dim."""
-    path = directory / "manifest.json"
-    try:
-        manifest: dict[str, Any] = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise IndexStoreError(f"{path}: unreadable manifest ({err})") from None
-    if manifest.get("format") != FORMAT:
-        raise IndexStoreError(f"{path}: not an action index manifest")
+    manifest = read_json_file(directory / "manifest.json", FORMAT, IndexStoreError, "an action index version")
     for name, expected in manifest["files"].items():
         file = directory / name
         if not file.is_file():
@@ -201,8 +184,8 @@ def write_version(
     existing = versions(root)
     number = int(existing[-1][1:]) + 1 if existing else 1
     name = f"v{number:06d}"
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
-    try:
+    final = root / name
+    with publish_dir(final) as tmp:
         vectors = normalize(vectors) if len(vectors) else np.zeros((0, model["dim"]), np.float32)
         index = build_faiss(vectors, ids, kind)
         import faiss
@@ -229,21 +212,12 @@ def write_version(
             "next_id": int(ids.max()) + 1 if len(ids) else 0,
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
-        for f in ("index.faiss", "meta.sqlite", "manifest.json"):
-            _fsync_file(tmp / f)
-        _fsync_dir(tmp)
         _before_rename(tmp)
-        final = root / name
-        tmp.rename(final)
-        _fsync_dir(root)
-        pointer = root / "CURRENT.tmp"
-        pointer.write_text(name + "\n")
-        _fsync_file(pointer)
-        os.replace(pointer, root / "CURRENT")
-        _fsync_dir(root)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
+    pointer = root / "CURRENT.tmp"
+    pointer.write_text(name + "\n")
+    fsync_file(pointer)
+    os.replace(pointer, root / "CURRENT")
+    fsync_dir(root)
     for old in versions(root)[:-KEEP_VERSIONS]:
         shutil.rmtree(root / old, ignore_errors=True)
     return final

@@ -17,6 +17,7 @@ from skeleton.hashing import sha256_file
 
 __all__ = ["OnnxModel", "RuntimeModelError"]
 
+
 class OnnxModel:
     """An exported model ready to run.
 

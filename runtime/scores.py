@@ -1,8 +1,9 @@
-"""Scores computed from a model's outputs, shared by ``vcl predict``, the index and the server.
+"""Scores computed from an exported model's named outputs, shared by ``vcl predict``, the index and
+the server.
 
-Pure numpy. The sigma score is the mean of log sigma^2 over latent dimensions and streams: the
-log-volume of the diagonal posterior per dimension (log-determinant / D), scale-free across
-dimensions and independent of mu, averaged over streams as the fused prediction is. The fused
+Pure numpy. The array scores (softmax, entropy, softmax confidence, the sigma score) live in
+``common.scores``, which training uses too, and are re-exported here. The ones below read the
+graph's outputs by name (``{stream}_sigma``, ``{stream}_mu``, ``{stream}_logits``). The fused
 sigma of the retrieval embedding follows from the delta method on the normalised, centred mu
 (sqrt(w_s) * sigma_s / ||mu_s - c_s|| per stream), for the mutual likelihood score.
 """
@@ -14,31 +15,29 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from common.scores import entropy, sigma_score, sigma_scores, softmax, softmax_uncertainty
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """(N, C) probabilities of logits (N, C), computed stably in the input's dtype."""
-    z = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return z / z.sum(axis=1, keepdims=True)
+__all__ = [
+    "entropy",
+    "fuse_logits",
+    "fused_sigma",
+    "output_logvars",
+    "sigma_score",
+    "sigma_scores",
+    "softmax",
+    "softmax_uncertainty",
+    "stream_sigma_scores",
+]
 
 
-def entropy(probs: np.ndarray) -> np.ndarray:
-    """(N,) Shannon entropy in nats of probabilities (N, C)."""
-    return -(probs * np.log(probs + 1e-12)).sum(axis=1)
-
-
-def softmax_uncertainty(logits: np.ndarray) -> np.ndarray:
-    """(N,) 1 - max softmax probability of logits (N, C)."""
-    return 1.0 - softmax(logits).max(axis=1)
+def output_logvars(outputs: Mapping[str, np.ndarray], streams: Sequence[str]) -> dict[str, np.ndarray]:
+    """stream -> (N, D) log sigma^2 from the ``{stream}_sigma`` outputs (N, D)."""
+    return {s: np.log(np.square(outputs[f"{s}_sigma"])) for s in streams}
 
 
 def stream_sigma_scores(outputs: Mapping[str, np.ndarray], streams: Sequence[str]) -> dict[str, np.ndarray]:
     """stream -> (N,) mean over dimensions of log sigma^2, from the ``{stream}_sigma`` outputs (N, D)."""
-    return {s: np.log(np.square(outputs[f"{s}_sigma"])).mean(axis=1) for s in streams}
-
-
-def sigma_score(logvars: Mapping[str, np.ndarray]) -> np.ndarray:
-    """(N,) mean over dimensions and streams of log sigma^2; inputs: stream -> (N, D) log sigma^2."""
-    return np.mean([v.mean(axis=1) for v in logvars.values()], axis=0)
+    return sigma_scores(output_logvars(outputs, streams))
 
 
 def fuse_logits(logits: Mapping[str, np.ndarray], weights: Mapping[str, float]) -> np.ndarray:

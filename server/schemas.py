@@ -1,53 +1,253 @@
-"""Request bodies of the HTTP API (pydantic), shared by the app and its OpenAPI schema."""
+"""Request and response bodies of the HTTP API (pydantic): the app validates against them and its
+OpenAPI document shows them.
+
+Requests. Field constraints the OpenAPI schema can state (``top_k`` 1..100, ``k`` 1..1000, at
+least one clip, names of at most 200 characters) are pydantic's and answered with its 422 list.
+Rules between fields (a clip has exactly one of ``joints`` and ``path``, a search exactly one of
+``clip``, ``embedding`` and ``id``) raise a :data:`RULE` error, which the app answers as one
+message naming the place and both fields: ``clips[0]: give exactly one of 'joints' or 'path'``.
+What depends on the settings or the model (clips per request after reading files, persons and
+frames per clip, the embedding's length) is checked by the service, with the same kind of message.
+
+Responses. Optional parts (``skeleton`` without ``preview``, the sigma score and per-stream
+``mu``/``sigma`` of a model without a Gaussian head) are left out of an answer, not null: routes
+that return them serialise with ``response_model_exclude_unset``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+RULE = "vcl_rule"  # the error type of a rule between fields, answered as one message
 
 
+def rule_detail(errors: Sequence[Any]) -> str | None:
+    """``where: message; ...`` when every validation error is a :data:`RULE`, else None.
+    ``where`` is the error's location in the body, as ``clips[0]`` or ``clip``."""
+    if not errors or any(e.get("type") != RULE for e in errors):
+        return None
+    parts = []
+    for error in errors:
+        where = ""
+        for key in error.get("loc", ())[1:]:  # [0] is "body"
+            where += f"[{key}]" if isinstance(key, int) else f".{key}" if where else str(key)
+        parts.append(f"{where}: {error['msg']}" if where else str(error["msg"]))
+    return "; ".join(parts)
+
+
+def _exactly_one(model: BaseModel, fields: Sequence[str], message: str) -> None:
+    if sum(getattr(model, f) is not None for f in fields) != 1:
+        raise PydanticCustomError(RULE, message)
+
+
+# ---------------------------------------------------------------------------- requests
 class ClipIn(BaseModel):
     """A clip: JSON joints with a layout name, or a file path under the server's data root."""
 
-    joints: list[Any] | None = Field(None, description="[M][T][V][3] or [T][V][3] coordinates")
-    layout: str = Field("ntu", description="skeleton layout of the joints: ntu, kinect_v1 or msr")
-    path: str | None = Field(None, description="clip file relative to the data root (VCL_DATA_ROOT)")
-    name: str = Field("clip", max_length=200)
+    joints: list[Any] | None = Field(default=None, description="[M][T][V][3] or [T][V][3] coordinates")
+    layout: str = Field(default="ntu", description="skeleton layout of the joints: ntu, kinect_v1 or msr")
+    path: str | None = Field(default=None, description="clip file relative to the data root (VCL_DATA_ROOT)")
+    name: str = Field(default="clip", max_length=200)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ClipIn:
+        _exactly_one(self, ("joints", "path"), "give exactly one of 'joints' or 'path'")
+        return self
 
 
 class ClassifyIn(BaseModel):
-    clips: list[ClipIn]
-    top_k: int = Field(5, ge=1, le=100)
-    preview: bool = Field(False, description="include each clip's preprocessed skeleton (a few frames)")
+    clips: list[ClipIn] = Field(min_length=1)
+    top_k: int = Field(default=5, ge=1, le=100)
+    preview: bool = Field(
+        default=False, description="include each clip's preprocessed skeleton (a few frames)"
+    )
 
 
 class EmbedIn(BaseModel):
-    clips: list[ClipIn]
+    clips: list[ClipIn] = Field(min_length=1)
 
 
-class SearchIn(BaseModel):
+class SearchOptions(BaseModel):
+    """How to search and what to answer, whatever the query."""
+
+    k: int = Field(default=10, ge=1, le=1000)
+    label: str | None = None
+    uncertainty_aware: bool = False
+    preview: bool = Field(default=False, description="include each neighbour's stored skeleton preview")
+
+
+class SearchIn(SearchOptions):
     """Exactly one of ``clip``, ``embedding`` or ``id`` (an indexed item's own embedding)."""
 
     clip: ClipIn | None = None
-    embedding: list[float] | None = None
+    embedding: list[float] | None = Field(
+        default=None, description="the model's embedding_dim finite numbers"
+    )
     id: int | None = None
-    k: int = Field(10, ge=1, le=1000)
-    label: str | None = None
-    uncertainty_aware: bool = False
-    preview: bool = Field(False, description="include each neighbour's stored skeleton preview")
+
+    @model_validator(mode="after")
+    def _one_query(self) -> SearchIn:
+        _exactly_one(
+            self, ("clip", "embedding", "id"), "search: give exactly one of 'clip', 'embedding' or 'id'"
+        )
+        return self
 
 
 class LabelledClipIn(ClipIn):
-    label: str | None = Field(None, description="class name stored with the item")
+    label: str | None = Field(default=None, description="class name stored with the item")
     metadata: dict[str, Any] = Field(
         default_factory=dict, description="free-form fields stored with the item"
     )
 
 
 class AddItemsIn(BaseModel):
-    clips: list[LabelledClipIn]
+    clips: list[LabelledClipIn] = Field(min_length=1)
 
 
 class RebuildIn(BaseModel):
     folder: str = Field(description="clip files or a prepared dataset, relative to the data root")
+
+
+# ---------------------------------------------------------------------------- responses
+class ErrorOut(BaseModel):
+    """Every error answer: a message naming what is wrong, or pydantic's list for schema violations."""
+
+    detail: str | list[dict[str, Any]]
+
+
+class Status(BaseModel):
+    status: str = Field(description="ok (livez); ready or loading (readyz)")
+
+
+class ModelInfo(BaseModel):
+    """The manifest summary, the layout's bones and the execution providers in use."""
+
+    layout: str
+    streams: list[str]
+    fusion_weights: dict[str, float]
+    class_names: list[str] | None
+    num_classes: int | None
+    embedding_dim: int
+    has_gaussian_head: bool
+    pipeline: dict[str, Any]
+    model_sha256: str
+    outputs: list[str]
+    opset: int
+    method: str
+    num_joints: int
+    bones: list[list[int]]
+    preview_up_axis: int = Field(description="the vertical axis of preprocessed skeletons")
+    providers: list[str]
+
+
+class IndexInfo(BaseModel):
+    version: str
+    count: int
+    dim: int
+    kind: str
+    model_sha256: str
+
+
+class Skeleton(BaseModel):
+    frames: list[list[list[list[float]]]] = Field(description="a few frames [F][M][V][3]")
+
+
+class ItemOut(BaseModel):
+    id: int
+    metadata: dict[str, Any]
+    skeleton: Skeleton | None
+    version: str
+
+
+class DataFiles(BaseModel):
+    files: list[str] = Field(description="clip files relative to the data root, sorted")
+
+
+class ClassScore(BaseModel):
+    label: str
+    class_index: int
+    probability: float
+
+
+class Uncertainty(BaseModel):
+    softmax_entropy: float
+    score: float | None = Field(
+        default=None, description="sigma score: mean log sigma^2 (Gaussian head only)"
+    )
+    per_stream: dict[str, float] | None = Field(default=None, description="sigma score per stream")
+
+
+class ClassifyResult(BaseModel):
+    name: str
+    label: str
+    class_index: int
+    probability: float
+    top_k: list[ClassScore]
+    uncertainty: Uncertainty
+    unknown: bool = Field(description="the sigma score is above VCL_UNKNOWN_THRESHOLD")
+    skeleton: Skeleton | None = Field(default=None, description="with preview: the preprocessed skeleton")
+
+
+class ClassifyOut(BaseModel):
+    results: list[ClassifyResult]
+
+
+class StreamEmbedding(BaseModel):
+    mu: list[float]
+    sigma: list[float]
+
+
+class EmbedResult(BaseModel):
+    name: str
+    embedding: list[float] = Field(description="the fused retrieval embedding")
+    streams: dict[str, StreamEmbedding] | None = Field(default=None, description="Gaussian head only")
+
+
+class EmbedOut(BaseModel):
+    results: list[EmbedResult]
+
+
+class Neighbour(BaseModel):
+    id: int
+    label: str | None
+    score: float = Field(description="cosine similarity")
+    mls: float | None = Field(description="mutual likelihood score, when uncertainty-aware")
+    metadata: dict[str, Any]
+    version: str
+    skeleton: Skeleton | None = Field(default=None, description="with preview: the stored skeleton preview")
+
+
+class SearchOut(BaseModel):
+    version: str = Field(description="the index version that answered")
+    neighbours: list[Neighbour]
+
+
+class AddedOut(BaseModel):
+    ids: list[int]
+    version: str
+
+
+class RemovedOut(BaseModel):
+    removed: int
+    version: str
+
+
+class JobOut(BaseModel):
+    id: str
+    kind: str
+    status: str = Field(description="queued, running, succeeded or failed")
+    stage: str
+    created: float
+    started: float | None
+    finished: float | None
+    result: dict[str, Any] = Field(description="version and count, once succeeded")
+    error: str | None
+
+
+class JobStarted(BaseModel):
+    job: JobOut
+    status_url: str

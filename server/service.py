@@ -1,48 +1,59 @@
 """``Service``: the loaded model, index, batcher and jobs of one app, and the answers built from
-them. The routes in ``server.app`` only parse requests and call it. No torch is imported."""
+them (``server.answers``). It knows no HTTP: it takes parsed requests (``server.schemas``) and
+raw uploads, returns response models, and refuses with domain errors (``server.errors``, and
+``SkeletonError`` for bad data), which ``server.app`` maps to status codes. Blocking work
+(reading and preprocessing clips, searching, writing the index) runs in worker threads from the
+``async`` methods, or in the caller's thread for the plain ones. No torch is imported.
+"""
 
 from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 import numpy as np
-from fastapi import HTTPException
-from fastapi.concurrency import run_in_threadpool
 
-from runtime.model import OnnxModel
 from index.action_index import ActionIndex
-from index.build import from_clips, from_files, from_prepared
-from index.embed import fused_sigma
-from index.preview import load_preview, make_previews
-from server.batching import Batcher, DeadlineExceeded, QueueFull
-from server.files import confine, read_upload
-from server.jobs import Jobs
+from index.build import CLIP_SUFFIXES, from_clips, from_files, from_prepared
+from index.store import IndexStoreError
+from runtime.model import OnnxModel
+from runtime.scores import fused_sigma
+from server.answers import classify_results, embed_results, skeleton_json
+from server.batching import Batcher, BatchStats, DeadlineExceeded, QueueFull
+from server.clips import ClipReader, ClipSource, Upload
+from server.errors import BadInput, Conflict, NotFound, NotReady
+from server.files import confine, extract_archive, list_clip_files
+from server.jobs import JobBusy, JobFn, Jobs
 from server.metrics import Metrics
-from server.schemas import ClipIn
+from server.schemas import (
+    AddedOut,
+    ClassifyOut,
+    DataFiles,
+    EmbedOut,
+    IndexInfo,
+    ItemOut,
+    JobOut,
+    JobStarted,
+    LabelledClipIn,
+    ModelInfo,
+    Neighbour,
+    RemovedOut,
+    SearchIn,
+    SearchOptions,
+    SearchOut,
+)
 from server.settings import Settings
-from skeleton.clip import Clip, ClipMeta, check_joints
+from skeleton.clip import Clip
 from skeleton.errors import SkeletonError
 from skeleton.layouts import get_layout
 from skeleton.pipelines import preprocess_clips
 
 log = logging.getLogger("vcl.server")
-MAX_COORDINATE = 1e6  # beyond any capture's units; far beyond it float32 maths in the model overflows
-
-
-def _softmax(x: np.ndarray) -> np.ndarray:
-    z = np.exp(x - x.max(axis=1, keepdims=True))
-    return z / z.sum(axis=1, keepdims=True)
-
-
-def skeleton_json(blob: bytes | None) -> dict[str, Any] | None:
-    if blob is None:
-        return None
-    frames = load_preview(blob)  # (F, M, V, 3)
-    return {"frames": np.round(frames, 4).tolist()}
 
 
 class Service:
@@ -56,30 +67,51 @@ class Service:
         self.index: ActionIndex | None = None
         self.batcher: Batcher | None = None
         self.jobs = Jobs()
-        self.data_root = Path(settings.data_root) if settings.data_root else None
+        self.clips = ClipReader(settings)
 
     # -- lifecycle
     def load(self) -> None:
-        s = self.settings
-        model = OnnxModel(s.model_dir, threads=s.threads, spin=False)
-        shape = model.manifest["input"]["shape"]
-        model.run(np.zeros((1, *shape[1:]), np.float32))  # warm-up
+        """Load and warm the model, and the index when one is configured and built."""
+        st = self.settings
+        model = OnnxModel(st.model_dir, threads=st.threads, spin=False)
+        m = model.manifest
+        model.run(np.zeros((1, *m.input_shape), np.float32))  # warm-up
         self.model = model
         for provider in model.providers:
             self.metrics.provider.labels(provider).set(1)
-        if s.index_dir:
-            if (Path(s.index_dir) / "CURRENT").exists():
-                self.index = ActionIndex(
-                    s.index_dir, model.manifest["model_sha256"], model.manifest["embedding_dim"]
-                )
-                self.index.search(np.ones((1, model.manifest["embedding_dim"]), np.float32), 1)  # warm-up
-                self._index_changed()
-            else:
-                log.warning(
-                    "%s holds no index: search answers 404%s",
-                    s.index_dir,
-                    " until a rebuild" if s.allow_mutation else " (build one with vcl index build)",
-                )
+        if not st.index_dir:
+            return
+        if (Path(st.index_dir) / "CURRENT").exists():
+            self.index = ActionIndex(st.index_dir, m.model_sha256, m.embedding_dim)
+            self.index.search(np.ones((1, m.embedding_dim), np.float32), 1)  # warm-up
+            self._index_changed()
+        else:
+            log.warning(
+                "%s holds no index: search answers 404%s",
+                st.index_dir,
+                " until a rebuild" if st.allow_mutation else " (build one with vcl index build)",
+            )
+
+    async def start(self) -> None:
+        """Load (in a worker thread), start the batcher, and answer as ready."""
+        await anyio.to_thread.run_sync(self.load)
+        assert self.model is not None
+        st = self.settings
+        self.batcher = Batcher(
+            self.model.run,
+            max_batch=st.max_batch,
+            max_wait_s=st.max_wait_ms / 1000,
+            max_queue=st.max_queue,
+            timeout_s=st.request_timeout_s,
+            stats=BatchStats(self.metrics.on_batch),
+        )
+        self.batcher.start()
+        self.ready = True
+
+    async def stop(self) -> None:
+        self.ready = False
+        if self.batcher is not None:
+            await self.batcher.stop()
 
     def _index_changed(self) -> None:
         if self.index is not None:
@@ -89,195 +121,183 @@ class Service:
     # -- access to parts
     def require_model(self) -> OnnxModel:
         if not self.ready or self.model is None:
-            raise HTTPException(status_code=503, detail="model not loaded yet")
+            raise NotReady("model not loaded yet")
         return self.model
 
     def require_index(self) -> ActionIndex:
         self.require_model()
         if self.index is None:
-            detail = (
-                "no index configured (VCL_INDEX_DIR)"
-                if not self.settings.index_dir
-                else "no index built yet in VCL_INDEX_DIR"
-            )
-            raise HTTPException(status_code=404, detail=detail)
+            if not self.settings.index_dir:
+                raise NotFound("no index configured (VCL_INDEX_DIR)")
+            raise NotFound("no index built yet in VCL_INDEX_DIR")
         return self.index
 
-    # -- clips
-    def _check_size(self, joints: np.ndarray, where: str) -> None:
-        s = self.settings
-        if joints.shape[0] > s.max_persons:
-            raise SkeletonError(
-                f"{where}: {joints.shape[0]} persons, at most {s.max_persons} (VCL_MAX_PERSONS)"
-            )
-        if joints.shape[1] > s.max_frames:
-            raise SkeletonError(f"{where}: {joints.shape[1]} frames, at most {s.max_frames} (VCL_MAX_FRAMES)")
-        with np.errstate(invalid="ignore"):
-            too_far = np.abs(joints) > MAX_COORDINATE
-        if too_far.any():
-            raise SkeletonError(
-                f"{where}: coordinates beyond ±{MAX_COORDINATE:g} (largest {np.nanmax(np.abs(joints)):.3g}); "
-                "captures are in metres, millimetres or pixels, all far below that"
-            )
+    # -- information
+    def model_info(self) -> ModelInfo:
+        model = self.require_model()
+        m = model.manifest
+        layout = get_layout(m.layout)
+        return ModelInfo(
+            **m.summary(),
+            num_joints=layout.num_joints,
+            bones=[list(edge) for edge in layout.edges],
+            # the vertical axis of preprocessed skeletons (vcl-official turns the spine onto +z)
+            preview_up_axis=2 if m.pipeline.get("name") == "vcl-official" else layout.up_axis,
+            providers=list(model.providers),
+        )
 
-    def clip_from_json(self, item: ClipIn, where: str) -> list[Clip]:
-        if (item.joints is None) == (item.path is None):
-            raise SkeletonError(f"{where}: give exactly one of 'joints' or 'path'")
-        if item.path is not None:
-            path = confine(self.data_root, item.path)
-            if not path.is_file():
-                raise SkeletonError(f"{where}.path {item.path!r}: not a file")
-            from skeleton.readers.auto import read_clips
+    def index_info(self) -> IndexInfo:
+        return IndexInfo.model_validate(self.require_index().info())
 
-            clips = read_clips(path)
-            for clip in clips:
-                self._check_size(clip.joints, where)
-            return clips
-        layout = get_layout(item.layout)
+    def item(self, item_id: int) -> ItemOut:
+        index = self.require_index()
         try:
-            arr = np.asarray(item.joints, dtype=np.float64)
-        except (ValueError, TypeError, OverflowError):  # ragged, not numbers, or ints past float range
-            raise SkeletonError(
-                f"{where}.joints: expected a numeric array [M][T][V][3] or [T][V][3]"
-            ) from None
-        if arr.ndim == 3:
-            arr = arr[None]
-        if arr.ndim != 4:
-            raise SkeletonError(
-                f"{where}.joints: expected [M][T][V][3] or [T][V][3], got {arr.ndim} dimensions"
-            )
-        self._check_size(arr, where)
-        joints = check_joints(arr, where, layout.num_joints)
-        return [
-            Clip(
-                joints=joints,
-                label=None,
-                meta=ClipMeta(source=f"request:{item.name}", name=item.name),
-                layout=layout.name,
-            )
-        ]
+            row, blob = index.item(item_id)
+        except (KeyError, OverflowError):  # OverflowError: an id past 64 bits, so in no index
+            raise NotFound(f"item {item_id} is not in the index") from None
+        return ItemOut(id=item_id, metadata=row, skeleton=skeleton_json(blob), version=index.version)
 
-    def clips_from_uploads(self, files: list[tuple[str | None, bytes]]) -> list[Clip]:
-        clips: list[Clip] = []
-        for name, data in files:
-            for clip in read_upload(name, data):
-                self._check_size(clip.joints, f"upload {name!r}")
-                clips.append(clip)
-        return clips
+    def data_files(self) -> DataFiles:
+        self.require_model()
+        if self.clips.data_root is None:
+            raise NotFound("no data root configured (VCL_DATA_ROOT)")
+        return DataFiles(files=list_clip_files(self.clips.data_root))
 
+    def metrics_text(self) -> bytes:
+        if self.batcher is not None:
+            self.metrics.queue_depth.set(self.batcher.depth)
+        return self.metrics.render()
+
+    # -- inference
     def preprocess(self, clips: list[Clip]) -> np.ndarray:
-        m = self.require_model()
+        m = self.require_model().manifest
         if not clips:
             raise SkeletonError("clips: expected at least one clip")
         if len(clips) > self.settings.max_clips:
             raise SkeletonError(f"clips: at most {self.settings.max_clips} per request, got {len(clips)}")
-        return preprocess_clips(clips, m.manifest["layout"], m.manifest["pipeline"])
+        return preprocess_clips(clips, m.layout, m.pipeline)
 
-    async def infer(
-        self, clips_fn: Callable[[], list[Clip]]
-    ) -> tuple[list[Clip], np.ndarray, dict[str, np.ndarray]]:
+    async def infer(self, read: ClipSource) -> tuple[list[Clip], np.ndarray, dict[str, np.ndarray]]:
         """Read the clips and preprocess them in a worker thread, then run them through the batcher.
         The request is announced to the batcher first, so a forming batch may wait for it.
         Returns (clips, preprocessed joints (N, C, T, V, M), model outputs)."""
+        self.require_model()
         assert self.batcher is not None
 
         def prepare() -> tuple[list[Clip], np.ndarray]:
-            clips = clips_fn()
+            clips = read()
             return clips, self.preprocess(clips)
 
         with self.batcher.announce() as announcement:
-            clips, joints = await run_in_threadpool(prepare)
+            clips, joints = await anyio.to_thread.run_sync(prepare)
             self.metrics.queue_depth.set(self.batcher.depth)
             try:
                 out = await self.batcher.submit(joints, announcement)
-            except QueueFull as err:
+            except QueueFull:
                 self.metrics.rejected.labels("queue_full").inc()
-                raise HTTPException(status_code=503, detail=str(err), headers={"Retry-After": "1"}) from None
-            except DeadlineExceeded as err:
+                raise
+            except DeadlineExceeded:
                 self.metrics.rejected.labels("deadline").inc()
-                raise HTTPException(status_code=504, detail=str(err)) from None
+                raise
         return clips, joints, out
 
-    # -- answers
-    def classify_results(
-        self, clips: list[Clip], joints: np.ndarray, out: dict[str, np.ndarray], top_k: int, preview: bool
-    ) -> list[dict[str, Any]]:
+    async def classify(self, read: ClipSource, top_k: int, preview: bool) -> ClassifyOut:
+        """Label, top-k, uncertainty (sigma score per stream, softmax entropy) and ``unknown``."""
         m = self.require_model().manifest
-        probs = _softmax(out["fused_logits"])
-        names = m["class_names"]
-        previews = make_previews(joints) if preview else None
-        results = []
-        for i, clip in enumerate(clips):
-            order = np.argsort(-probs[i], kind="stable")[:top_k]
-            entropy = float(-(probs[i] * np.log(probs[i] + 1e-12)).sum())
-            uncertainty: dict[str, Any] = {"softmax_entropy": entropy}
-            unknown = False
-            if m["has_gaussian_head"]:
-                per_stream = {s: float(np.log(np.square(out[f"{s}_sigma"][i])).mean()) for s in m["streams"]}
-                score = float(np.mean(list(per_stream.values())))
-                uncertainty.update({"score": score, "per_stream": per_stream})
-                threshold = self.settings.unknown_threshold
-                unknown = threshold is not None and score > threshold
-            best = int(order[0])
-            result = {
-                "name": clip.meta.name,
-                "label": names[best],
-                "class_index": best,
-                "probability": float(probs[i, best]),
-                "top_k": [
-                    {"label": names[int(c)], "class_index": int(c), "probability": float(probs[i, c])}
-                    for c in order
-                ],
-                "uncertainty": uncertainty,
-                "unknown": unknown,
-            }
-            if previews is not None:
-                result["skeleton"] = skeleton_json(previews[i])
-            results.append(result)
-        return results
+        if not m.classified:
+            raise Conflict("this model has no classifier (pretraining only)")
+        clips, joints, out = await self.infer(read)
+        threshold = self.settings.unknown_threshold
+        return ClassifyOut(results=classify_results(m, clips, joints, out, top_k, preview, threshold))
 
-    def embed_results(self, clips: list[Clip], out: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    async def embed(self, read: ClipSource) -> EmbedOut:
+        """Per clip: mu and sigma per stream (Gaussian head), and the fused retrieval embedding."""
         m = self.require_model().manifest
-        results = []
-        for i, clip in enumerate(clips):
-            item: dict[str, Any] = {"name": clip.meta.name, "embedding": out["embedding"][i].tolist()}
-            if m["has_gaussian_head"]:
-                item["streams"] = {
-                    s: {"mu": out[f"{s}_mu"][i].tolist(), "sigma": out[f"{s}_sigma"][i].tolist()}
-                    for s in m["streams"]
-                }
-            results.append(item)
-        return results
+        clips, _, out = await self.infer(read)
+        return EmbedOut(results=embed_results(m, clips, out))
 
-    def query_from_output(self, out: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
-        """The fused embedding (1, D) and its per-dimension sigma (as ``index.embed``)."""
-        return out["embedding"], fused_sigma(self.require_model().manifest, out)
+    # -- search
+    async def search(self, body: SearchIn) -> SearchOut:
+        """Neighbours of a clip, an embedding or an indexed item (the schema holds exactly one)."""
+        m = self.require_model().manifest
+        index = self.require_index()
+        if body.clip is not None:
+            clip = body.clip
+            return await self.search_clip(lambda: self.clips.from_json(clip, "clip"), body)
+        if body.id is not None:
+            try:
+                query = index.vector(body.id)[None]
+            except (KeyError, OverflowError):  # OverflowError: an id past 64 bits, so in no index
+                raise NotFound(f"item {body.id} is not in the index") from None
+        else:
+            values = body.embedding or []
+            if len(values) != m.embedding_dim or not np.all(np.isfinite(values)):
+                raise BadInput(f"embedding: expected {m.embedding_dim} finite numbers, got {len(values)}")
+            query = np.asarray([values], dtype=np.float32)
+            if not np.any(query):
+                raise BadInput("embedding: all zeros has no direction")
+        return await anyio.to_thread.run_sync(self.search_results, query, None, body)
+
+    async def search_clip(self, read: ClipSource, options: SearchOptions) -> SearchOut:
+        """Neighbours of the one clip ``read`` gives, by its fused embedding (and sigma)."""
+        self.require_index()
+        m = self.require_model().manifest
+
+        def one_clip() -> list[Clip]:
+            clips = read()
+            if len(clips) != 1:
+                raise BadInput(f"search: expected one clip, the input holds {len(clips)}")
+            return clips
+
+        _, _, out = await self.infer(one_clip)
+        sigma = None
+        if options.uncertainty_aware and m.has_gaussian_head:
+            sigma = fused_sigma(out, m.streams, m.fusion_weights, m.embedding_centers)
+        return await anyio.to_thread.run_sync(self.search_results, out["embedding"], sigma, options)
 
     def search_results(
-        self, query: np.ndarray, sigma: np.ndarray | None, k: int, label: str | None, preview: bool
-    ) -> dict[str, Any]:
+        self, query: np.ndarray, sigma: np.ndarray | None, options: SearchOptions
+    ) -> SearchOut:
+        """The ``options.k`` neighbours of ``query`` (1, D), re-ranked by MLS when ``sigma`` is given."""
         index = self.require_index()
-        hits = index.search(query, k, label, sigma)[0]
-        version = hits[0].version if hits else index.version
+        hits = index.search(query, options.k, options.label, sigma)[0]
         neighbours = []
         for hit in hits:
-            row = hit.to_json()
-            if preview:
+            row = Neighbour.model_validate(hit.to_json())
+            if options.preview:
                 try:
-                    row["skeleton"] = skeleton_json(index.item(hit.id)[1])
+                    row.skeleton = skeleton_json(index.item(hit.id)[1])
                 except KeyError:  # removed since the search; the search's own answer stands
-                    row["skeleton"] = None
+                    row.skeleton = None
             neighbours.append(row)
-        return {"version": version, "neighbours": neighbours}
+        return SearchOut(version=hits[0].version if hits else index.version, neighbours=neighbours)
 
     # -- mutation
-    def add_items(
-        self, clips: list[Clip], labels: list[str | None], extra: list[dict[str, Any]]
-    ) -> dict[str, Any]:
+    def add_json_items(self, items: Sequence[LabelledClipIn]) -> AddedOut:
+        """Embed and add clips with their labels and metadata."""
+        self.require_index()
+        clips, labels, extra = [], [], []
+        for i, item in enumerate(items):
+            for clip in self.clips.from_json(item, f"clips[{i}]"):
+                clips.append(clip)
+                labels.append(item.label)
+                extra.append(item.metadata)
+        return self.add_items(clips, labels, extra)
+
+    def add_upload_items(self, uploads: Sequence[Upload], label: str | None) -> AddedOut:
+        """Embed and add every clip of the uploaded files, all with ``label``."""
+        self.require_index()
+        clips = self.clips.from_uploads(uploads)
+        return self.add_items(clips, [label] * len(clips), [{}] * len(clips))
+
+    def add_items(self, clips: list[Clip], labels: list[str | None], extra: list[dict[str, Any]]) -> AddedOut:
         index = self.require_index()
         model = self.require_model()
+        limit = self.settings.max_clips
+        if not clips or len(clips) > limit:
+            raise SkeletonError(f"clips: expected 1 to {limit} clips, got {len(clips)}")
         emb, items = from_clips(model, clips)
-        names = model.manifest.get("class_names") or []
+        names = model.manifest.class_names or ()
         for item, label, user in zip(items, labels, extra, strict=True):
             if label is not None:
                 item.label = label
@@ -285,24 +305,73 @@ class Service:
             item.user = {**item.user, **user}
         version = index.add(emb.embedding, items, emb.sigma)
         self._index_changed()
-        return {"ids": [item.id for item in items], "version": version}
+        return AddedOut(ids=[item.id for item in items], version=version)
 
-    def remove_item(self, item_id: int) -> dict[str, Any]:
+    def remove_item(self, item_id: int) -> RemovedOut:
         index = self.require_index()
-        version = index.remove([item_id])
+        try:
+            version = index.remove([item_id])
+        except IndexStoreError:
+            raise NotFound(f"item {item_id} is not in the index") from None
         self._index_changed()
-        return {"removed": item_id, "version": version}
+        return RemovedOut(removed=item_id, version=version)
 
-    def rebuild(
-        self, source: Path, cleanup: Path | None, label: str, prefix: str
-    ) -> Callable[[Callable[[str], None]], dict[str, Any]]:
+    # -- rebuilds (background jobs)
+    def job(self, job_id: str) -> JobOut:
+        job = self.jobs.get(job_id)
+        if job is None:
+            raise NotFound(f"no job {job_id!r}")
+        return JobOut.model_validate(job.to_json())
+
+    def rebuild_folder(self, folder: str) -> JobStarted:
+        """Start rebuilding the index from clip files (or a prepared dataset) under the data root."""
+        self._check_rebuild_allowed()
+        source = confine(self.clips.data_root, folder)
+        if not source.is_dir():
+            raise SkeletonError(f"folder {folder!r}: not a folder")
+        return self._start_rebuild(source, None, f"folder {folder!r}", folder.rstrip("/"))
+
+    def rebuild_archive(self, data: bytes, filename: str | None) -> JobStarted:
+        """Start rebuilding the index from an uploaded archive of clip files (unpacked here)."""
+        self._check_rebuild_allowed()
+        tmp = Path(tempfile.mkdtemp(prefix="vcl-rebuild-"))
+        try:
+            count = extract_archive(data, filename, tmp, 8 * self.settings.max_body_bytes)
+            clip_count = sum(1 for p in tmp.rglob("*") if p.is_file() and p.suffix.lower() in CLIP_SUFFIXES)
+            if count == 0 or clip_count == 0:
+                raise SkeletonError(
+                    f"archive {filename!r}: no clip files in it (expected {', '.join(sorted(CLIP_SUFFIXES))})"
+                )
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return self._start_rebuild(tmp, tmp, f"archive {filename!r}", f"archive:{filename}")
+
+    def _check_rebuild_allowed(self) -> None:
+        self.require_model()
+        if not self.settings.index_dir:
+            raise NotFound("no index configured (VCL_INDEX_DIR)")
+        if self.jobs.running is not None:
+            raise Conflict(f"a rebuild is already running (job {self.jobs.running})")
+
+    def _start_rebuild(self, source: Path, cleanup: Path | None, label: str, prefix: str) -> JobStarted:
+        try:
+            job = self.jobs.start("rebuild", self._rebuild_job(source, cleanup, label, prefix))
+        except JobBusy as err:
+            if cleanup is not None:
+                shutil.rmtree(cleanup, ignore_errors=True)
+            raise Conflict(f"a rebuild is already running ({err})") from None
+        return JobStarted(job=JobOut.model_validate(job.to_json()), status_url=f"/v1/index/jobs/{job.id}")
+
+    def _rebuild_job(self, source: Path, cleanup: Path | None, label: str, prefix: str) -> JobFn:
         """The job body: embed every clip under ``source`` and swap the index to a new version.
         Errors name the source by ``label`` (the request's folder or archive) and item sources
         start with ``prefix`` (the folder relative to the data root, or ``archive:NAME``), never
         with a server path."""
         model = self.require_model()
-        settings = self.settings
-        assert settings.index_dir is not None
+        index_dir = self.settings.index_dir
+        assert index_dir is not None
+        sha256 = model.manifest.model_sha256
 
         def job(stage: Callable[[str], None]) -> dict[str, Any]:
             try:
@@ -316,18 +385,10 @@ class Service:
                         item.source = prefix + item.source[len(str(source)) :]
                 stage("writing")
                 if self.index is None:
-                    self.index = ActionIndex.create(
-                        settings.index_dir or "",
-                        emb.embedding,
-                        items,
-                        emb.sigma,
-                        model.manifest["model_sha256"],
-                    )
+                    self.index = ActionIndex.create(index_dir, emb.embedding, items, emb.sigma, sha256)
                     version = self.index.version
                 else:
-                    version = self.index.rebuild(
-                        emb.embedding, items, emb.sigma, model.manifest["model_sha256"]
-                    )
+                    version = self.index.rebuild(emb.embedding, items, emb.sigma, sha256)
                 self._index_changed()
                 return {"version": version, "count": len(items)}
             except SkeletonError as err:

@@ -26,8 +26,8 @@ from skeleton.readers.msr import read_msr_action3d
 from skeleton.readers.npz import read_npz, read_npz_header
 from skeleton.readers.ntu import parse_ntu_name, read_ntu_skeleton
 from skeleton.readers.pkummd import read_pkummd
-from skeleton.readers.synthetic import SYNTHETIC_CLASSES, synthetic_clip
 from skeleton.readers.utd import read_utd_mhad
+from skeleton.synthetic import SYNTHETIC_CLASSES, synthetic_clip
 
 # Standard cross-subject training performers (Shahroudy et al. 2016; Liu et al. 2019).
 NTU60_XSUB_TRAIN = frozenset({1, 2, 4, 5, 8, 9, 13, 14, 15, 16, 17, 18, 19, 25, 27, 28, 31, 34, 35, 38})

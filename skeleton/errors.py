@@ -58,3 +58,7 @@ class DatasetError(SkeletonError):
 
 class LayoutError(SkeletonError):
     """An array does not fit the skeleton layout it is declared with."""
+
+
+class FrameSkipped(UserWarning):
+    """A malformed frame of a per-frame format (OpenPose) was skipped; the clip is still read."""

@@ -3,7 +3,8 @@
 Files are read and preprocessed in parallel worker processes, in a deterministic order (the
 result does not depend on the number of workers). A bad input never becomes a clip: it is
 skipped and listed with its reason in ``skipped.json``. Everything is written to a temporary
-directory that is renamed into place at the end, so an interrupted run leaves no half dataset.
+directory that is fsynced and swapped into place at the end (``common.publish``), so an interrupted
+run leaves no half dataset and an ``--overwrite`` never leaves a moment with none.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import json
 import multiprocessing
 import os
 import shutil
-import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from functools import partial
@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from common.publish import publish_dir
 from skeleton.clip import ClipMeta
 from skeleton.datasets import (
     SourceItem,
@@ -138,9 +139,7 @@ def prepare_dataset(
     skip = frozenset(read_skip_list(skip_list)) if skip_list else frozenset()
     work = partial(_process, pipeline=proc, layout=layout, skip=skip)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with publish_dir(out) as tmp:
         manifest = _write(
             tmp,
             items,
@@ -158,12 +157,6 @@ def prepare_dataset(
             num_samples,
             seed,
         )
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return manifest
 
 

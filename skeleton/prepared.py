@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from common.jsonfile import read_json_file
 from skeleton.errors import DatasetError
 
 FORMAT = "vcl-prepared-dataset"
@@ -58,17 +59,9 @@ class PreparedDataset:
 
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory)
-        path = self.directory / "manifest.json"
-        if not path.is_file():
-            raise DatasetError(f"{self.directory}: not a prepared dataset (no manifest.json)")
-        try:
-            self.manifest: dict[str, Any] = json.loads(path.read_text())
-        except json.JSONDecodeError as err:
-            raise DatasetError(f"{path}: invalid JSON ({err})") from None
-        if self.manifest.get("format") != FORMAT:
-            raise DatasetError(
-                f"{path}: field 'format': expected {FORMAT!r}, got {self.manifest.get('format')!r}"
-            )
+        self.manifest: dict[str, Any] = read_json_file(
+            self.directory / "manifest.json", FORMAT, DatasetError, "a prepared dataset"
+        )
         for key, name in FILES.items():
             if not (self.directory / name).is_file():
                 raise DatasetError(f"{self.directory}: missing {name} ({key})")

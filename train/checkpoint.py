@@ -9,52 +9,39 @@ A checkpoint is a directory:
 - ``config.yaml``: the resolved training config, when the checkpoint comes from training;
 - ``state.pt``: optimizer, scheduler, queues, RNG states, only in a run's ``last`` checkpoint.
 
-Directories are written under a temporary name and renamed into place.
+Directories are published atomically (``common.publish``): written under a temporary name,
+fsynced, then swapped into place.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from skeleton.errors import SkeletonError
-from skeleton.graph import spatial_partition
+from common.errors import VclError
+from common.jsonfile import read_json_file
+from common.publish import publish_dir
 from skeleton.hashing import sha256_file
 from skeleton.layouts import get_layout
-from train.model import MultiStreamModel, StreamEncoder
+from train.model import MultiStreamModel, build_encoders
 
 FORMAT = "vcl-checkpoint"
 FORMAT_VERSION = 1
 
 
-class CheckpointError(SkeletonError):
+class CheckpointError(VclError):
     """A checkpoint directory is missing, corrupt or does not fit."""
 
 
 def build_model(meta: dict[str, Any]) -> MultiStreamModel:
     """An untrained MultiStreamModel with the architecture a checkpoint's meta describes."""
     layout = get_layout(meta["layout"])
-    adjacency = torch.as_tensor(spatial_partition(layout))
     arch = meta["architecture"]
-    encoders = {
-        s: StreamEncoder(
-            adjacency,
-            head=meta["head"],
-            widths=tuple(arch["widths"]),
-            strides=tuple(arch["strides"]),
-            dropout=arch["dropout"],
-            hidden_dim=arch["hidden_dim"],
-            projection_dim=arch["projection_dim"],
-            latent_dim=arch["latent_dim"],
-        )
-        for s in meta["streams"]
-    }
+    encoders = build_encoders(layout, meta["streams"], meta["head"], arch)
     classifiers = None
     if meta.get("num_classes"):
         classifiers = {s: nn.Linear(arch["widths"][-1], meta["num_classes"]) for s in meta["streams"]}
@@ -70,9 +57,7 @@ def save_checkpoint(
 ) -> Path:
     """Write a checkpoint directory atomically (replacing an existing one)."""
     directory = Path(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    try:
+    with publish_dir(directory) as tmp:
         weights = {
             "encoders": {s: model.encoders[s].state_dict() for s in model.streams},
             "classifiers": {s: c.state_dict() for s, c in model.classifiers.items()},
@@ -91,30 +76,12 @@ def save_checkpoint(
             (tmp / "config.yaml").write_text(config_yaml)
         if state is not None:
             torch.save(state, tmp / "state.pt")
-        old = directory.with_name(f".{directory.name}.old")
-        if directory.exists():
-            directory.rename(old)
-        tmp.rename(directory)
-        if old.exists():
-            shutil.rmtree(old)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return directory
 
 
 def read_meta(directory: str | Path) -> dict[str, Any]:
-    directory = Path(directory)
-    path = directory / "meta.json"
-    if not path.is_file():
-        raise CheckpointError(f"{directory}: not a VCL checkpoint (no meta.json)")
-    try:
-        meta: dict[str, Any] = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise CheckpointError(f"{path}: invalid JSON ({err})") from None
-    if meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: field 'format': expected {FORMAT!r}, got {meta.get('format')!r}")
-    return meta
+    """The ``meta.json`` of a checkpoint directory, its format checked."""
+    return read_json_file(Path(directory) / "meta.json", FORMAT, CheckpointError, "a VCL checkpoint")
 
 
 def load_checkpoint(

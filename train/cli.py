@@ -1,9 +1,9 @@
-"""``vcl train``, ``vcl import-official`` and ``vcl predict``. torch is imported only when they run."""
+"""``vcl train``, ``vcl import-official``, ``vcl eval`` and ``vcl report``. torch is imported only when
+they run."""
 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from train.allocator import tune_malloc
@@ -30,65 +30,6 @@ def add_train_commands(subparsers: argparse._SubParsersAction) -> None:
     imp.add_argument("--motion", type=Path, required=True)
     imp.add_argument("--out", type=Path, required=True)
     imp.set_defaults(func=_import_official)
-
-    pr = subparsers.add_parser("predict", help="classify raw clip files with a model")
-    pr.add_argument(
-        "--model", type=Path, required=True, help="checkpoint directory or exported model directory"
-    )
-    pr.add_argument("files", type=Path, nargs="+", help="clip files (.skeleton, .txt, .mat, .npz)")
-    pr.add_argument("--json", action="store_true", help="machine-readable output with all logits")
-    pr.add_argument("--top", type=int, default=5)
-    pr.set_defaults(func=_predict)
-
-
-def add_export_commands(subparsers: argparse._SubParsersAction) -> None:
-    ex = subparsers.add_parser("export", help="export a checkpoint to ONNX with a parity check")
-    ex.add_argument("--checkpoint", type=Path, required=True)
-    ex.add_argument("--out", type=Path, required=True, help="model directory to write")
-    ex.add_argument(
-        "--precision",
-        nargs="*",
-        choices=["fp16", "int8"],
-        default=[],
-        help="also write these variants (fp16 for GPUs, int8 for CPUs), with their accuracy delta",
-    )
-    ex.add_argument("--max-batch", type=int, default=64, help="largest batch checked for parity")
-    ex.add_argument("--fixture", type=Path, help="prepared dataset whose clips are used for the parity check")
-    ex.add_argument("--overwrite", action="store_true")
-    ex.set_defaults(func=_export)
-
-
-def _export(args: argparse.Namespace) -> int:
-    tune_malloc()
-    from export.onnx_export import export_checkpoint
-
-    manifest = export_checkpoint(
-        args.checkpoint,
-        args.out,
-        tuple(args.precision),
-        args.max_batch,
-        args.fixture,
-        overwrite=args.overwrite,
-    )
-    parity = manifest["parity"]
-    worst = max(e for b in parity["batches"].values() for e in b["max_abs_error"].values())
-    print(
-        f"exported {args.checkpoint} to {args.out / 'model.onnx'} (opset {manifest['opset']}, outputs "
-        f"{', '.join(manifest['outputs'])})"
-    )
-    print(
-        f"parity with PyTorch at batches {', '.join(parity['batches'])}: max abs error {worst:.2e}, argmax "
-        f"and top-10 neighbours identical"
-    )
-    for name, variant in manifest["variants"].items():
-        delta = variant["accuracy_delta_vs_fp32"]
-        agreement = delta.get("fused_argmax_agreement")
-        print(
-            f"{name}: {variant['file']}, fused argmax agreement with fp32 "
-            f"{'n/a' if agreement is None else f'{agreement:.1%}'}, embedding cosine >= "
-            f"{delta['embedding_min_cosine']:.4f}"
-        )
-    return 0
 
 
 def add_eval_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -197,18 +138,4 @@ def _import_official(args: argparse.Namespace) -> int:
 
     out = import_official({"joint": args.joint, "bone": args.bone, "motion": args.motion}, args.out)
     print(f"imported the official NTU-60 joint/bone/motion checkpoints into {out}")
-    return 0
-
-
-def _predict(args: argparse.Namespace) -> int:
-    tune_malloc()
-    from train.predict import predict_files
-
-    results = predict_files(args.model, args.files, top=args.top)
-    if args.json:
-        print(json.dumps(results, indent=1))
-        return 0
-    for r in results:
-        top = ", ".join(f"{t['label']} {t['probability']:.1%}" for t in r["top"])
-        print(f"{r['name']}: {r['label']} (class {r['class_index']}); top-{args.top}: {top}")
     return 0

@@ -17,12 +17,12 @@ from typing import Any
 
 import yaml
 
-from skeleton.errors import SkeletonError
+from common.errors import VclError
 from skeleton.streams import STREAMS
 from train.stgcn import STRIDES, WIDTHS
 
 
-class ConfigError(SkeletonError):
+class ConfigError(VclError):
     """A config file or override is invalid."""
 
 
@@ -58,6 +58,23 @@ class ModelConfig:
     projection_dim: int = 128
     latent_dim: int = 64
     logvar_bias: float | None = None
+
+    @property
+    def head(self) -> str:
+        """The encoder head the method trains: ``gaussian`` (VCL) or ``projection`` (SkeletonCLR)."""
+        return "gaussian" if self.method == "vcl" else "projection"
+
+    def architecture(self) -> dict[str, Any]:
+        """The fields that fix the network's shape, as a checkpoint's ``meta.json`` saves them
+        (``train.model.build_encoders`` reads this form)."""
+        return {
+            "widths": list(self.widths),
+            "strides": list(self.strides),
+            "dropout": self.dropout,
+            "hidden_dim": self.hidden_dim,
+            "projection_dim": self.projection_dim,
+            "latent_dim": self.latent_dim,
+        }
 
 
 @dataclass(frozen=True)

@@ -33,17 +33,17 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from skeleton.errors import SkeletonError
-from skeleton.graph import spatial_partition
+from common.errors import VclError
+from common.scores import sigma_score, softmax_uncertainty
 from skeleton.layouts import get_layout
 from skeleton.prepared import PreparedDataset
 from skeleton.streams import STREAMS
 from train.checkpoint import load_checkpoint
-from train.model import DEFAULT_FUSION, StreamEncoder
+from train.model import DEFAULT_FUSION, StreamEncoder, build_encoders
 from train.probe import extract_features, knn_predict, knn_votes
 from train.semi import labelled_subset
 from train.streams import derive_stream
-from train.uncertainty import CORRUPTIONS, auroc, corrupt, sigma_score, softmax_uncertainty
+from train.uncertainty import CORRUPTIONS, auroc, corrupt
 
 PROTOCOLS = ("linear", "knn", "semi", "finetune")
 DEFAULT_LR = {"frozen": 3.0, "official": 6.0, "full": 0.1}
@@ -78,7 +78,7 @@ class EvalConfig:
         return dict(zip(STREAMS, self.fusion, strict=True))
 
 
-class EvalError(SkeletonError):
+class EvalError(VclError):
     """An evaluation cannot run as configured."""
 
 
@@ -238,10 +238,7 @@ class Evaluation:
                 s: e for s, e in model.encoders.items() if isinstance(e, StreamEncoder)
             }
         else:
-            self.encoders = {
-                s: StreamEncoder(torch.as_tensor(spatial_partition(self.layout)), head="none")
-                for s in (config.streams or STREAMS)
-            }
+            self.encoders = build_encoders(self.layout, config.streams or STREAMS, "none")
         if config.streams:
             missing = [s for s in config.streams if s not in self.encoders]
             if missing:
@@ -354,7 +351,7 @@ class Evaluation:
             self._reset()
             torch.manual_seed(seed)
             if config.from_scratch:
-                encoder = StreamEncoder(torch.as_tensor(spatial_partition(self.layout)), head="none")
+                encoder = build_encoders(self.layout, (s,), "none")[s]
             classifier = nn.Linear(encoder.backbone.feature_dim, self.num_classes)
             train_network(
                 encoder, classifier, s, self.layout.parents, x, y, config, seed, full, self.progress

@@ -44,15 +44,15 @@ def kl_standard_normal(
     Returns:
         A scalar.
     """
+    if reduction not in ("mean", "sum"):
+        raise ValueError(f"KL reduction must be 'mean' or 'sum', got {reduction!r}")
     per_dim = 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1.0)  # (N, D)
     if free_bits > 0:
         per_dim = per_dim.mean(dim=0).clamp(min=free_bits)  # (D,)
         return per_dim.mean() if reduction == "mean" else per_dim.sum()
     if reduction == "mean":
         return per_dim.mean()
-    if reduction == "sum":
-        return per_dim.sum(dim=1).mean()
-    raise ValueError(f"KL reduction must be 'mean' or 'sum', got {reduction!r}")
+    return per_dim.sum(dim=1).mean()
 
 
 class KeyQueue(nn.Module):

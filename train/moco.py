@@ -9,28 +9,16 @@ by InfoNCE against the stream's own key queue; VCL adds kl_weight * KL(q || N(0,
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from train.config import LossConfig
 from train.heads import reparameterize
 from train.losses import KeyQueue, info_nce, kl_standard_normal
 from train.model import StreamEncoder
 from train.streams import derive_stream
-
-
-@dataclass(frozen=True)
-class ContrastOptions:
-    """Loss options shared by all streams (see ``train.config.LossConfig`` for their meaning)."""
-
-    queue_size: int = 32768
-    momentum: float = 0.999
-    temperature: float = 0.07
-    kl_reduction: str = "mean"
-    free_bits: float = 0.0
-    kl_on_key: bool = False
 
 
 class MomentumContrast(nn.Module):
@@ -40,18 +28,20 @@ class MomentumContrast(nn.Module):
         encoders: stream name -> query encoder (``gaussian`` head for VCL, ``projection`` for
             SkeletonCLR).
         parents: the layout's bone parents, to derive bone streams from the augmented joints.
-        options: loss options.
+        loss: the run's loss options, shared by all streams (``queue_size``, ``momentum``,
+            ``temperature``, ``kl_reduction``, ``free_bits``, ``kl_on_key``; the KL weight and its
+            schedule are the caller's, passed to ``forward``).
     """
 
     def __init__(
         self,
         encoders: dict[str, StreamEncoder],
         parents: tuple[int, ...],
-        options: ContrastOptions,
+        loss: LossConfig,
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
-        self.options = options
+        self.loss_config = loss
         self.parents = tuple(parents)
         self.query = nn.ModuleDict(encoders)
         self.key = copy.deepcopy(self.query)
@@ -60,12 +50,12 @@ class MomentumContrast(nn.Module):
         if any(e.head == "none" for e in encoders.values()):
             raise ValueError("contrastive training needs a 'gaussian' or 'projection' head, not 'none'")
         dims = {s: e.embedding_dim for s, e in encoders.items()}
-        self.queues = nn.ModuleDict({s: KeyQueue(options.queue_size, d, generator) for s, d in dims.items()})
+        self.queues = nn.ModuleDict({s: KeyQueue(loss.queue_size, d, generator) for s, d in dims.items()})
 
     @torch.no_grad()
     def momentum_update(self) -> None:
         """key <- m * key + (1 - m) * query, parameter by parameter (the EMA)."""
-        m = self.options.momentum
+        m = self.loss_config.momentum
         for q, k in zip(self.query.parameters(), self.key.parameters(), strict=True):
             k.mul_(m).add_(q.detach(), alpha=1 - m)
 
@@ -91,17 +81,14 @@ class MomentumContrast(nn.Module):
                 z_k = self._latent(k_out)
             z_q = self._latent(q_out)
             queue: KeyQueue = self.queues[stream]  # type: ignore[assignment]
-            nce, logits = info_nce(z_q, z_k, queue.keys.clone(), self.options.temperature)
+            nce, logits = info_nce(z_q, z_k, queue.keys.clone(), self.loss_config.temperature)
             stats = {"info_nce": nce, "pos_top1": (logits.argmax(dim=1) == 0).float().mean()}
             loss = nce
             if "mu" in q_out:
-                kl = kl_standard_normal(
-                    q_out["mu"], q_out["logvar"], self.options.kl_reduction, self.options.free_bits
-                )
-                if self.options.kl_on_key:
-                    kl = kl + kl_standard_normal(
-                        k_out["mu"], k_out["logvar"], self.options.kl_reduction, self.options.free_bits
-                    )
+                reduction, free_bits = self.loss_config.kl_reduction, self.loss_config.free_bits
+                kl = kl_standard_normal(q_out["mu"], q_out["logvar"], reduction, free_bits)
+                if self.loss_config.kl_on_key:
+                    kl = kl + kl_standard_normal(k_out["mu"], k_out["logvar"], reduction, free_bits)
                 loss = loss + kl_weight * kl
                 stats["kl"] = kl
                 stats["mean_sigma"] = torch.exp(0.5 * q_out["logvar"]).mean().detach()
@@ -130,7 +117,7 @@ class MomentumContrast(nn.Module):
                 for stream, encoder in self.query.items():
                     z_q = self._latent(encoder(derive_stream(view_q, self.parents, stream)))
                     z_k = self._latent(self.key[stream](derive_stream(view_k, self.parents, stream)))
-                    logits = z_q @ z_k.t() / self.options.temperature
+                    logits = z_q @ z_k.t() / self.loss_config.temperature
                     target = torch.arange(len(z_q), device=z_q.device)
                     result[stream] = float(F.cross_entropy(logits, target))
         finally:

@@ -10,9 +10,14 @@ per-stream linear classifiers on the pooled feature, and the fusion weights.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from typing import Any
+
 import torch
 from torch import nn
 
+from skeleton.graph import spatial_partition
+from skeleton.layouts import Layout
 from skeleton.streams import STREAMS
 from train.heads import GaussianHead, ProjectionHead
 from train.stgcn import STGCN, STRIDES, WIDTHS
@@ -20,6 +25,15 @@ from train.streams import derive_stream
 
 HEADS = ("gaussian", "projection", "none")
 DEFAULT_FUSION = {"joint": 0.6, "bone": 0.6, "motion": 0.4}
+# The official VCL architecture, in the form a checkpoint's meta.json saves it.
+DEFAULT_ARCHITECTURE: dict[str, Any] = {
+    "widths": list(WIDTHS),
+    "strides": list(STRIDES),
+    "dropout": 0.5,
+    "hidden_dim": 256,
+    "projection_dim": 128,
+    "latent_dim": 64,
+}
 
 
 class StreamEncoder(nn.Module):
@@ -59,6 +73,46 @@ class StreamEncoder(nn.Module):
         else:
             out["embedding"] = h
         return out
+
+
+def build_encoders(
+    layout: Layout,
+    streams: Iterable[str],
+    head: str,
+    architecture: Mapping[str, Any] | None = None,
+    logvar_bias: float | None = None,
+) -> dict[str, StreamEncoder]:
+    """One untrained encoder per stream, in the order given, on the layout's spatial-partition graph:
+    the one place that turns an architecture description into encoders (training, checkpoint
+    loading, the official import, evaluation from scratch, the benches).
+
+    Args:
+        layout: the skeleton layout; its graph is every encoder's adjacency.
+        streams: stream names.
+        head: ``gaussian``, ``projection`` or ``none``.
+        architecture: ``widths``, ``strides``, ``dropout``, ``hidden_dim``, ``projection_dim`` and
+            ``latent_dim``, as in a checkpoint's ``meta.json`` (None: ``DEFAULT_ARCHITECTURE``).
+        logvar_bias: initial bias of the log sigma^2 layer (an initialisation, not architecture).
+    """
+    arch = DEFAULT_ARCHITECTURE if architecture is None else architecture
+    missing = [key for key in DEFAULT_ARCHITECTURE if key not in arch]
+    if missing:
+        raise ValueError(f"architecture: missing {missing[0]!r}; expected {', '.join(DEFAULT_ARCHITECTURE)}")
+    adjacency = torch.as_tensor(spatial_partition(layout))
+    return {
+        stream: StreamEncoder(
+            adjacency,
+            head=head,
+            widths=tuple(arch["widths"]),
+            strides=tuple(arch["strides"]),
+            dropout=arch["dropout"],
+            hidden_dim=arch["hidden_dim"],
+            projection_dim=arch["projection_dim"],
+            latent_dim=arch["latent_dim"],
+            logvar_bias=logvar_bias,
+        )
+        for stream in streams
+    }
 
 
 class MultiStreamModel(nn.Module):

@@ -14,13 +14,11 @@ import torch
 from torch import nn
 
 from skeleton.classes import NTU60_CLASSES
-from skeleton.graph import spatial_partition
 from skeleton.hashing import sha256_file
 from skeleton.layouts import NTU
 from skeleton.pipelines import get_pipeline
 from train.checkpoint import CheckpointError, save_checkpoint
-from train.model import DEFAULT_FUSION, MultiStreamModel, StreamEncoder
-from train.stgcn import STRIDES, WIDTHS
+from train.model import DEFAULT_ARCHITECTURE, DEFAULT_FUSION, MultiStreamModel, StreamEncoder, build_encoders
 
 PREFIX = "module.backbone."
 
@@ -40,17 +38,15 @@ def _load(path: Path) -> dict[str, torch.Tensor]:
     return checkpoint["model"]
 
 
-def convert_stream(path: Path) -> tuple[StreamEncoder, nn.Linear]:
+def convert_stream(path: Path, stream: str = "joint") -> tuple[StreamEncoder, nn.Linear]:
     """One official checkpoint -> (encoder without head, 60-way classifier); refuses misfits."""
     state = _load(path)
     outside = [k for k in state if not k.startswith(PREFIX)]
     if outside:
         raise CheckpointError(f"{path}: key {outside[0]!r} does not start with {PREFIX!r}")
     state = {k[len(PREFIX) :]: v for k, v in state.items()}
-    encoder = StreamEncoder(
-        torch.as_tensor(spatial_partition(NTU)), head="none", widths=WIDTHS, strides=STRIDES
-    )
-    classifier = nn.Linear(WIDTHS[-1], len(NTU60_CLASSES))
+    encoder = build_encoders(NTU, (stream,), "none")[stream]
+    classifier = nn.Linear(DEFAULT_ARCHITECTURE["widths"][-1], len(NTU60_CLASSES))
     expected = {**encoder.backbone.state_dict(), **{f"fc.{k}": v for k, v in classifier.state_dict().items()}}
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
@@ -74,7 +70,7 @@ def import_official(paths: dict[str, Path], out: Path) -> Path:
     """Convert the joint, bone and motion checkpoints into one checkpoint directory."""
     encoders, classifiers = {}, {}
     for stream, path in paths.items():
-        encoders[stream], classifiers[stream] = convert_stream(Path(path))
+        encoders[stream], classifiers[stream] = convert_stream(Path(path), stream)
     model = MultiStreamModel(encoders, NTU.parents, classifiers, DEFAULT_FUSION)
     meta = {
         "method": "vcl",
@@ -83,14 +79,7 @@ def import_official(paths: dict[str, Path], out: Path) -> Path:
         "pipeline": get_pipeline("vcl-official").describe(),
         "class_names": list(NTU60_CLASSES),
         "num_classes": len(NTU60_CLASSES),
-        "architecture": {
-            "widths": list(WIDTHS),
-            "strides": list(STRIDES),
-            "dropout": 0.5,
-            "hidden_dim": 256,
-            "projection_dim": 128,
-            "latent_dim": 64,
-        },
+        "architecture": dict(DEFAULT_ARCHITECTURE),
         "dataset": {"dataset": "ntu60", "protocol": "xsub"},
         "source": {
             "kind": "vcl-official",

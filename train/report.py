@@ -16,8 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from skeleton.errors import SkeletonError
+from common.errors import VclError
 from train.uncertainty import risk_coverage
+
+
+class ReportError(VclError):
+    """The inputs of a report are unreadable or hold no ``vcl eval`` result."""
 
 
 def load_results(paths: list[Path]) -> list[dict[str, Any]]:
@@ -29,12 +33,12 @@ def load_results(paths: list[Path]) -> list[dict[str, Any]]:
         try:
             data = json.loads(file.read_text())
         except (OSError, json.JSONDecodeError) as err:
-            raise SkeletonError(f"{file}: not a readable result ({err})") from None
+            raise ReportError(f"{file}: not a readable result ({err})") from None
         if isinstance(data, dict) and "protocol" in data and "metrics" in data:
             data["_file"] = file
             results.append(data)
     if not results:
-        raise SkeletonError(f"no vcl eval results among {', '.join(map(str, paths))}")
+        raise ReportError(f"no vcl eval results among {', '.join(map(str, paths))}")
     return results
 
 

@@ -1,50 +1,35 @@
-"""``vcl train``: multi-stream VCL / SkeletonCLR pretraining with checkpoints and exact resume.
+"""``vcl train``: the multi-stream VCL / SkeletonCLR pretraining loop.
 
-Run directory layout (``run.out_dir``):
-
-- ``config.yaml``: the resolved config;
-- ``log.jsonl``: one JSON object per logged step, per epoch and per warning;
-- ``tb/``: TensorBoard scalars (the same numbers);
-- ``checkpoints/last`` (every epoch, with ``state.pt`` for ``--resume``), ``checkpoints/best``
-  (best kNN monitor), ``checkpoints/epoch_NNNN`` (every ``run.checkpoint_every`` epochs).
-
-Every epoch reseeds torch from (seed, epoch) and draws its shuffling and augmentations from
-generators seeded the same way, so a run resumed at an epoch boundary continues exactly as an
-uninterrupted one (bit for bit on CPU with ``run.deterministic``).
+The run directory and the resume state are ``train.run_dir``'s; the log, TensorBoard and the
+health warnings ``train.run_log``'s. Every epoch reseeds torch from (seed, epoch) and draws its
+shuffling and augmentations from generators seeded the same way, so a run resumed at an epoch
+boundary continues exactly as an uninterrupted one (bit for bit on CPU with ``run.deterministic``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import math
-import random
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import yaml
 from tqdm import tqdm
 
-from skeleton.errors import SkeletonError
-from skeleton.graph import spatial_partition
 from skeleton.layouts import get_layout
 from skeleton.prepared import PreparedDataset
 from train.augment import augment
 from train.checkpoint import save_checkpoint
-from train.config import ConfigError, TrainConfig, config_from_dict
-from train.moco import ContrastOptions, MomentumContrast
-from train.model import MultiStreamModel, StreamEncoder
+from train.config import TrainConfig
+from train.moco import MomentumContrast
+from train.model import MultiStreamModel, StreamEncoder, build_encoders
 from train.probe import extract_features, knn_accuracy
+from train.run_dir import Stateful, TrainingError, prepare_run_dir, restore_state, resume_state, state_path
+from train.run_log import RunLog, health_warnings
 
 log = logging.getLogger("vcl.train")
-
-
-class TrainingError(SkeletonError):
-    """Training cannot start or continue."""
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -80,7 +65,7 @@ class Trainer:
         if config.run.deterministic:
             torch.use_deterministic_algorithms(True)
             torch.backends.cudnn.benchmark = False
-        self._prepare_run_dir(resume)
+        prepare_run_dir(self.out, config, resume)
 
         self.dataset = PreparedDataset(config.data.path)
         self.layout = get_layout(self.dataset.manifest["layout"])
@@ -92,34 +77,12 @@ class Trainer:
         self.has_labels = bool((self.dataset.labels >= 0).all())
 
         torch.manual_seed(config.run.seed)
-        adjacency = torch.as_tensor(spatial_partition(self.layout))
-        head = "gaussian" if config.model.method == "vcl" else "projection"
         m = config.model
-        encoders = {
-            s: StreamEncoder(
-                adjacency,
-                head=head,
-                widths=m.widths,
-                strides=m.strides,
-                dropout=m.dropout,
-                hidden_dim=m.hidden_dim,
-                projection_dim=m.projection_dim,
-                latent_dim=m.latent_dim,
-                logvar_bias=m.logvar_bias,
-            )
-            for s in config.data.streams
-        }
-        loss = config.loss
-        options = ContrastOptions(
-            loss.queue_size,
-            loss.momentum,
-            loss.temperature,
-            loss.kl_reduction,
-            loss.free_bits,
-            loss.kl_on_key,
+        encoders = build_encoders(
+            self.layout, config.data.streams, m.head, m.architecture(), logvar_bias=m.logvar_bias
         )
         self.method = MomentumContrast(
-            encoders, self.layout.parents, options, torch.Generator().manual_seed(config.run.seed)
+            encoders, self.layout.parents, config.loss, torch.Generator().manual_seed(config.run.seed)
         ).to(self.device)
         self.optimizer = torch.optim.AdamW(
             self.method.query.parameters(), lr=config.optim.lr, weight_decay=config.optim.weight_decay
@@ -133,38 +96,13 @@ class Trainer:
         self.best: float | None = None
         self.global_step = 0
         if resume:
-            self._load_state()
-        from torch.utils.tensorboard import SummaryWriter
-
-        self.writer = SummaryWriter(str(self.out / "tb"), purge_step=self.global_step)
+            counters = restore_state(state_path(self.out), self.device, self._stateful())
+            self.epoch, self.global_step = counters["epoch"], counters["global_step"]
+            self.best = counters["best"]
+            log.info("resumed %s at epoch %d", self.out, self.epoch)
+        self.run_log = RunLog(self.out, purge_step=self.global_step)
 
     # ------------------------------------------------------------------ setup
-    def _prepare_run_dir(self, resume: bool) -> None:
-        saved = self.out / "config.yaml"
-        if resume:
-            if not (self.out / "checkpoints" / "last" / "state.pt").is_file():
-                raise TrainingError(f"{self.out}: nothing to resume (no checkpoints/last/state.pt)")
-            previous = config_from_dict(yaml.safe_load(saved.read_text()), str(saved))
-            self._check_resumable(previous)
-        elif (self.out / "checkpoints").exists():
-            raise TrainingError(
-                f"{self.out}: already holds a run; pass --resume to continue it or choose another run.out_dir"
-            )
-        self.out.mkdir(parents=True, exist_ok=True)
-        saved.write_text(self.config.to_yaml())
-
-    def _check_resumable(self, previous: TrainConfig) -> None:
-        now, before = self.config.to_dict(), previous.to_dict()
-        for section, values in now.items():
-            for key, value in values.items():
-                if (section, key) in (("optim", "epochs"), ("run", "device"), ("run", "threads")):
-                    continue
-                if before[section][key] != value:
-                    raise ConfigError(
-                        f"cannot resume {self.out}: {section}.{key} changed from "
-                        f"{before[section][key]!r} to {value!r} (only optim.epochs may change)"
-                    )
-
     def _indices(self, part: str) -> np.ndarray:
         if self.config.data.protocol == "all":
             return np.arange(len(self.dataset))
@@ -176,37 +114,17 @@ class Trainer:
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
     # ------------------------------------------------------------------ state
-    def _state(self) -> dict[str, Any]:
+    def _stateful(self) -> dict[str, Stateful]:
         return {
-            "method": self.method.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "scaler": self.scaler.state_dict(),
-            "epoch": self.epoch,
-            "global_step": self.global_step,
-            "best": self.best,
-            "rng": {
-                "torch": torch.get_rng_state(),
-                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-                "numpy": np.random.get_state(),  # noqa: NPY002 (the global state, for exact resume)
-                "python": random.getstate(),
-            },
+            "method": self.method,
+            "optimizer": self.optimizer,
+            "scheduler": self.scheduler,
+            "scaler": self.scaler,
         }
 
-    def _load_state(self) -> None:
-        path = self.out / "checkpoints" / "last" / "state.pt"
-        state = torch.load(path, map_location=self.device, weights_only=False)
-        self.method.load_state_dict(state["method"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.scaler.load_state_dict(state["scaler"])
-        self.epoch, self.global_step, self.best = state["epoch"], state["global_step"], state["best"]
-        torch.set_rng_state(state["rng"]["torch"].cpu())
-        if state["rng"]["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all([s.cpu() for s in state["rng"]["cuda"]])
-        np.random.set_state(state["rng"]["numpy"])  # noqa: NPY002
-        random.setstate(state["rng"]["python"])
-        log.info("resumed %s at epoch %d", self.out, self.epoch)
+    def _state(self) -> dict[str, Any]:
+        counters = {"epoch": self.epoch, "global_step": self.global_step, "best": self.best}
+        return resume_state(self._stateful(), counters)
 
     def export_model(self) -> MultiStreamModel:
         """The query encoders as a MultiStreamModel (what later stages load)."""
@@ -217,19 +135,12 @@ class Trainer:
         m = self.config.model
         return {
             "method": m.method,
-            "head": "gaussian" if m.method == "vcl" else "projection",
+            "head": m.head,
             "layout": self.layout.name,
             "pipeline": self.dataset.manifest["pipeline"],
             "class_names": self.dataset.manifest["class_names"],
             "num_classes": None,
-            "architecture": {
-                "widths": list(m.widths),
-                "strides": list(m.strides),
-                "dropout": m.dropout,
-                "hidden_dim": m.hidden_dim,
-                "projection_dim": m.projection_dim,
-                "latent_dim": m.latent_dim,
-            },
+            "architecture": m.architecture(),
             "dataset": {
                 "path": self.config.data.path,
                 "dataset": self.dataset.manifest["dataset"],
@@ -246,32 +157,6 @@ class Trainer:
             self.config.to_yaml(),
             self._state() if with_state else None,
         )
-
-    # ------------------------------------------------------------------ logging
-    def _record(self, record: dict[str, Any]) -> None:
-        with open(self.out / "log.jsonl", "a") as fh:
-            fh.write(json.dumps(record) + "\n")
-        for key, value in record.items():
-            if isinstance(value, int | float) and key not in ("epoch", "step"):
-                self.writer.add_scalar(f"{record.get('kind', 'train')}/{key}", value, self.global_step)
-
-    def _warn(self, message: str) -> None:
-        log.warning(message)
-        tqdm.write(f"warning: {message}")
-        self._record({"kind": "warning", "epoch": self.epoch, "step": self.global_step, "message": message})
-
-    def _check_health(self, stats: dict[str, float]) -> None:
-        run = self.config.run
-        for stream in self.config.data.streams:
-            sigma = stats.get(f"{stream}/mean_sigma")
-            kl = stats.get(f"{stream}/kl")
-            if sigma is not None and sigma < run.sigma_collapse:
-                self._warn(
-                    f"{stream}: mean sigma {sigma:.2e} < {run.sigma_collapse}: the posterior is "
-                    "collapsing to a point (variational term inactive)"
-                )
-            if kl is not None and (not math.isfinite(kl) or kl > run.kl_blowup):
-                self._warn(f"{stream}: KL {kl:.3g} > {run.kl_blowup}: the KL term is blowing up")
 
     # ------------------------------------------------------------------ training
     def heldout_views(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -298,7 +183,7 @@ class Trainer:
         epochs = self.config.optim.epochs
         self._heldout = self.heldout_views()
         if self.epoch == 0:
-            self._record({"kind": "initial", "epoch": 0, "step": 0, **self.heldout()})
+            self.run_log.record({"kind": "initial", "epoch": 0, "step": 0, **self.heldout()})
         while self.epoch < epochs:
             stats = self.train_epoch()
             self.epoch += 1
@@ -317,12 +202,13 @@ class Trainer:
                 if self.best is None or score > self.best:
                     self.best = score
                     self.save("best")
-            self._record(record)
-            self._check_health(stats)
+            self.run_log.record(record)
+            for message in health_warnings(stats, self.config.data.streams, self.config.run):
+                self.run_log.warn(message, self.epoch, self.global_step)
             if self.epoch % self.config.run.checkpoint_every == 0:
                 self.save(f"epoch_{self.epoch:04d}")
             self.save("last", with_state=True)
-        self.writer.close()
+        self.run_log.close()
         return self.out
 
     def train_epoch(self) -> dict[str, float]:
@@ -370,7 +256,7 @@ class Trainer:
             bar.set_postfix(loss=f"{step_stats['loss']:.3f}")
             if self.global_step % config.run.log_every == 0:
                 elapsed = time.perf_counter() - start
-                self._record(
+                self.run_log.record(
                     {
                         "kind": "step",
                         "epoch": self.epoch,

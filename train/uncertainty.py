@@ -1,27 +1,12 @@
-"""Per-clip uncertainty from VCL's sigma, and how to judge it.
+"""How to judge a per-clip uncertainty score: AUROC for errors, risk-coverage, corrupted clips.
 
-The score is the mean of log sigma^2 over latent dimensions and streams. Why this one: it is the
-log-volume of the posterior per dimension (the log-determinant of the diagonal covariance divided
-by D), so it grows when the encoder spreads its belief over more of the latent space; it is
-scale-free across dimensions (a log), does not depend on mu, and averages the streams the way the
-fused prediction does. The baseline is the softmax confidence of the fused logits (1 - max p).
+The scores themselves (VCL's sigma score, mean log sigma^2 over latent dimensions and streams, and
+its softmax-confidence baseline) are in ``common.scores``, shared with the runtime.
 """
 
 from __future__ import annotations
 
 import numpy as np
-
-
-def sigma_score(logvars: dict[str, np.ndarray]) -> np.ndarray:
-    """(N,) mean over dimensions and streams of log sigma^2; inputs: stream -> (N, D)."""
-    return np.mean([v.mean(axis=1) for v in logvars.values()], axis=0)
-
-
-def softmax_uncertainty(logits: np.ndarray) -> np.ndarray:
-    """(N,) 1 - max softmax probability of logits (N, C)."""
-    z = logits - logits.max(axis=1, keepdims=True)
-    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
-    return 1.0 - p.max(axis=1)
 
 
 def auroc(scores: np.ndarray, positives: np.ndarray) -> float:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+from common.errors import VclError
+from export.cli import add_export_commands, add_predict_command
 from index.cli import add_index_commands
 from server.cli import add_serve_command
 from server.client_cli import add_client_commands
 from skeleton.cli import add_data_commands
-from skeleton.errors import SkeletonError
-from train.cli import add_eval_commands, add_export_commands, add_train_commands
+from train.cli import add_eval_commands, add_train_commands
 from vcl.demo import add_demo_command
 
 
@@ -22,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     add_data_commands(sub)
     add_train_commands(sub)
+    add_predict_command(sub)
     add_eval_commands(sub)
     add_export_commands(sub)
     add_index_commands(sub)
@@ -35,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (SkeletonError, OSError) as err:
+    except (VclError, OSError) as err:
         print(f"vcl: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

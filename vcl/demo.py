@@ -103,11 +103,11 @@ def run_demo(args: argparse.Namespace) -> int:
 def export_index_and_samples(out: Path, data_dir: Path, seed: int) -> None:
     """Export the classifier checkpoint, index the prepared clips, write one sample file per class."""
     from export.onnx_export import export_checkpoint
-    from runtime.model import OnnxModel
     from index.action_index import ActionIndex
     from index.build import from_prepared
+    from runtime.model import OnnxModel
     from skeleton.readers.npz import write_npz
-    from skeleton.readers.synthetic import SYNTHETIC_CLASSES, synthetic_clip
+    from skeleton.synthetic import SYNTHETIC_CLASSES, synthetic_clip
 
     model_dir, index_dir, samples = out / "model", out / "index", out / "samples"
     if (model_dir / "manifest.json").is_file():
@@ -120,7 +120,7 @@ def export_index_and_samples(out: Path, data_dir: Path, seed: int) -> None:
         print(f"using the index in {index_dir}")
     else:
         emb, items = from_prepared(model, data_dir)
-        index = ActionIndex.create(index_dir, emb.embedding, items, emb.sigma, model.manifest["model_sha256"])
+        index = ActionIndex.create(index_dir, emb.embedding, items, emb.sigma, model.manifest.model_sha256)
         print(f"indexed {len(items)} clips into {index_dir} ({index.version})")
     samples.mkdir(parents=True, exist_ok=True)
     classes = len(SYNTHETIC_CLASSES)

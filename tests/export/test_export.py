@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 
 from export.onnx_export import ExportError, export_checkpoint
+from export.predict import predict_files
 from runtime.model import OnnxModel, RuntimeModelError
 from skeleton.prepare import prepare_dataset
 from tests.conftest import REPO, TINY_MODEL, shared_path
 from train.config import load_config
 from train.official import import_official
-from train.predict import predict_files
 from train.trainer import train
 
 TINY = [
@@ -141,7 +141,7 @@ def test_official_model_through_onnx_runtime(tmp_path: Path, reference: dict) ->
 
 
 def test_neighbour_comparison_tolerates_only_ties() -> None:
-    from export.onnx_export import same_neighbours
+    from export.parity import same_neighbours
 
     rng = np.random.default_rng(0)
     base = rng.normal(size=(30, 8))
@@ -154,22 +154,22 @@ def test_neighbour_comparison_tolerates_only_ties() -> None:
 
 
 def test_embedding_is_the_centred_mu(vcl_export: tuple[Path, Path]) -> None:
-    from index.embed import fused_sigma
+    from index.embed import embeddings_from_outputs
 
     _, model_dir = vcl_export
     model = OnnxModel(model_dir)
     manifest = model.manifest
-    assert manifest["embedding_center_source"].startswith("256 ")
+    assert manifest.raw["embedding_center_source"].startswith("256 ")
     out = model.run(np.random.default_rng(1).normal(0, 0.2, (4, 3, 50, 25, 2)).astype(np.float32))
     parts, sigmas = [], []
-    for s in manifest["streams"]:
-        centred = out[f"{s}_mu"] - np.asarray(manifest["embedding_centers"][s], np.float32)
+    for s in manifest.streams:
+        centred = out[f"{s}_mu"] - np.asarray(manifest.embedding_centers[s], np.float32)
         norm = np.linalg.norm(centred, axis=1, keepdims=True)
-        weight = np.sqrt(manifest["fusion_weights"][s])
+        weight = np.sqrt(manifest.fusion_weights[s])
         parts.append(weight * centred / norm)
         sigmas.append(weight * out[f"{s}_sigma"] / norm)
-        assert np.linalg.norm(manifest["embedding_centers"][s]) > 0
+        assert np.linalg.norm(manifest.embedding_centers[s]) > 0
     np.testing.assert_allclose(out["embedding"], np.concatenate(parts, axis=1), atol=5e-3)
-    sigma = fused_sigma(manifest, out)
+    sigma = embeddings_from_outputs(manifest, out).sigma
     assert sigma is not None
     np.testing.assert_allclose(sigma, np.concatenate(sigmas, axis=1), rtol=1e-5)

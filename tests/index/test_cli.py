@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from skeleton.readers.npz import write_npz
-from skeleton.readers.synthetic import synthetic_clip
+from skeleton.synthetic import synthetic_clip
 from tests.conftest import tiny_exported_model
 from vcl.cli import main
 

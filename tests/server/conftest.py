@@ -32,17 +32,17 @@ class ServiceFiles:
 def service_files(tmp_path_factory: pytest.TempPathFactory) -> ServiceFiles:
     import shutil
 
-    from runtime.model import OnnxModel
     from index.action_index import ActionIndex
     from index.build import from_prepared
+    from runtime.model import OnnxModel
     from skeleton.readers.npz import write_npz
-    from skeleton.readers.synthetic import SYNTHETIC_CLASSES, synthetic_clip
+    from skeleton.synthetic import SYNTHETIC_CLASSES, synthetic_clip
 
     base = tmp_path_factory.mktemp("service")
     data, model = tiny_exported_model(base, seed=9, classifier=True)
     runtime = OnnxModel(model)
     emb, items = from_prepared(runtime, data)
-    ActionIndex.create(base / "index", emb.embedding, items, emb.sigma, runtime.manifest["model_sha256"])
+    ActionIndex.create(base / "index", emb.embedding, items, emb.sigma, runtime.manifest.model_sha256)
     root = base / "root"
     (root / "few").mkdir(parents=True)
     (root / "many").mkdir()

@@ -19,7 +19,7 @@ from server.app import create_app
 from server.settings import Settings
 from skeleton.pipelines import preprocess_clips
 from skeleton.readers.npz import read_npz
-from skeleton.readers.synthetic import synthetic_clip
+from skeleton.synthetic import synthetic_clip
 from tests.server.conftest import ServiceFiles
 
 ADMIN = {"X-API-Key": "adm-7f3c9e1b5a"}
@@ -90,7 +90,7 @@ def test_classify_uploads_paths_and_json_agree(service_files: ServiceFiles) -> N
     assert by_json["probability"] == pytest.approx(results[0]["probability"], abs=1e-6)
     # the direct runtime gives the same probabilities
     model = OnnxModel(files.model)
-    out = model.run(preprocess_clips([clip], model.manifest["layout"], model.manifest["pipeline"]))
+    out = model.run(preprocess_clips([clip], model.manifest.layout, model.manifest.pipeline))
     logits = out["fused_logits"][0]
     probs = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
     assert by_json["class_index"] == int(probs.argmax())
@@ -376,3 +376,33 @@ def test_full_queue_503_and_deadline_504(service_files: ServiceFiles) -> None:
     assert statuses <= {200, 503} and 503 in statuses and 200 in statuses
     busy = next(a for a in answers if a.status_code == 503)
     assert busy.headers["retry-after"] == "1" and "queue is full" in busy.json()["detail"]
+
+
+def test_rules_between_fields_are_one_message(service_files: ServiceFiles) -> None:
+    both = {"path": "few/clip0.npz", "joints": np.ones((4, 25, 3)).tolist()}
+    with TestClient(create_app(_settings(service_files))) as client:
+        answer = client.post("/v1/embed", json={"clips": [{"path": "few/clip1.npz"}, both]})
+        assert answer.status_code == 422
+        assert answer.json() == {"detail": "clips[1]: give exactly one of 'joints' or 'path'"}
+        search = client.post("/v1/search", json={"id": 1, "embedding": [1.0], "k": 2})
+        assert search.json() == {"detail": "search: give exactly one of 'clip', 'embedding' or 'id'"}
+        mixed = client.post("/v1/classify", json={"clips": [both], "top_k": 0})
+        assert mixed.status_code == 422 and [e["loc"] for e in mixed.json()["detail"]] == [
+            ["body", "clips", 0],
+            ["body", "top_k"],
+        ]
+        empty = client.post("/v1/classify", json={"clips": []})
+        assert empty.status_code == 422 and empty.json()["detail"][0]["loc"] == ["body", "clips"]
+
+
+def test_optional_parts_are_left_out_not_null(service_files: ServiceFiles) -> None:
+    clip = {"path": "few/clip0.npz"}
+    with TestClient(create_app(_settings(service_files))) as client:
+        [plain] = client.post("/v1/classify", json={"clips": [clip]}).json()["results"]
+        [shown] = client.post("/v1/classify", json={"clips": [clip], "preview": True}).json()["results"]
+        found = client.post("/v1/search", json={"id": 3, "k": 2}).json()["neighbours"]
+        item = client.get("/v1/index/items/3").json()
+    assert "skeleton" not in plain and shown["skeleton"]["frames"]
+    assert set(plain["uncertainty"]) == {"softmax_entropy", "score", "per_stream"}  # a Gaussian head
+    assert all("skeleton" not in n and n["mls"] is None for n in found)  # null: not uncertainty-aware
+    assert set(item) == {"id", "metadata", "skeleton", "version"}

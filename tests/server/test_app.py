@@ -1,7 +1,10 @@
-"""The HTTP service: readiness, classify with uncertainty, embed, search, keys, bad input."""
+"""The HTTP service: readiness, classify with uncertainty, embed, search, keys, bad input, the
+OpenAPI document's response models and the one mapping from errors to status codes."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -11,15 +14,20 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
-from runtime.model import OnnxModel
+from export.predict import predict_files
 from index.action_index import ActionIndex
 from index.build import from_prepared
-from server.app import create_app
+from index.store import IndexStoreError
+from runtime.manifest import RuntimeModelError
+from runtime.model import OnnxModel
+from server.app import answer_error, create_app
+from server.batching import DeadlineExceeded, QueueFull
+from server.errors import BadInput, Conflict, NotFound, NotReady
 from server.settings import Settings
+from skeleton.errors import SkeletonError
 from skeleton.readers.ntu import read_ntu_skeleton
-from skeleton.readers.synthetic import synthetic_clip
+from skeleton.synthetic import synthetic_clip
 from tests.conftest import REPO, shared_path, tiny_exported_model
-from train.predict import predict_files
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +36,7 @@ def vcl_setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     data, model = tiny_exported_model(root, seed=9)
     runtime = OnnxModel(model)
     emb, items = from_prepared(runtime, data)
-    ActionIndex.create(root / "index", emb.embedding, items, emb.sigma, runtime.manifest["model_sha256"])
+    ActionIndex.create(root / "index", emb.embedding, items, emb.sigma, runtime.manifest.model_sha256)
     return model, root / "index"
 
 
@@ -119,3 +127,40 @@ def test_classify_the_official_model(official_model: Path, reference: dict) -> N
 def test_server_never_imports_torch() -> None:
     code = "import sys, server.app; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+
+
+def test_every_route_declares_its_response_model() -> None:
+    schema = create_app(Settings.model_construct(model_dir="unused")).openapi()
+    components = schema["components"]["schemas"]
+    operations = [(f"{m.upper()} {p}", op) for p, ops in schema["paths"].items() for m, op in ops.items()]
+    assert len(operations) == 19
+    for name, op in operations:
+        [(status, ok)] = [(s, r) for s, r in op["responses"].items() if s.startswith("2")]
+        content = ok["content"]
+        if name == "GET /metrics":
+            assert content["text/plain"]["schema"] == {"type": "string"}
+            continue
+        ref = content["application/json"]["schema"]["$ref"]
+        assert components[ref.rsplit("/", 1)[1]]["properties"], (name, status)
+        error = op["responses"]["default"]["content"]["application/json"]["schema"]
+        assert error == {"$ref": "#/components/schemas/ErrorOut"}, name
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "headers"),
+    [
+        (SkeletonError("clips[0]: wrong joint count"), 422, {}),
+        (RuntimeModelError("joints: expected 3 channels"), 422, {}),
+        (IndexStoreError("item 3: not in the index"), 422, {}),
+        (BadInput("embedding: expected 8 finite numbers"), 422, {}),
+        (NotFound("no job 'x'"), 404, {}),
+        (Conflict("a rebuild is already running"), 409, {}),
+        (NotReady("model not loaded yet"), 503, {}),
+        (QueueFull("the queue is full"), 503, {"retry-after": "1"}),
+        (DeadlineExceeded("not answered within 1 s"), 504, {}),
+    ],
+)
+def test_one_mapping_from_errors_to_status_codes(error: Exception, status: int, headers: dict) -> None:
+    response = asyncio.run(answer_error(None, error))  # type: ignore[arg-type]
+    assert response.status_code == status and json.loads(bytes(response.body)) == {"detail": str(error)}
+    assert headers.items() <= dict(response.headers).items()

@@ -17,16 +17,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from runtime.model import OnnxModel
 from index.action_index import ActionIndex
 from index.build import from_files
 from index.embed import embed_clips
+from runtime.model import OnnxModel
 from server.app import create_app
 from server.client import ApiError, VclClient, render_detail
 from server.settings import Settings
 from skeleton.pipelines import preprocess_clips
 from skeleton.readers.npz import read_npz, write_npz
-from skeleton.readers.synthetic import synthetic_clip
+from skeleton.synthetic import synthetic_clip
 from tests.conftest import REPO, tiny_exported_model
 from tests.server.conftest import serve_in_thread
 from vcl.cli import main
@@ -72,7 +72,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     emb, items = from_files(runtime, [folder], first_id=0)
     vectors = np.random.default_rng(SEED).normal(size=emb.embedding.shape).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    ActionIndex.create(root / "index", vectors, items, emb.sigma, runtime.manifest["model_sha256"])
+    ActionIndex.create(root / "index", vectors, items, emb.sigma, runtime.manifest.model_sha256)
     settings = Settings(
         model_dir=str(model_dir),
         index_dir=str(root / "index"),
@@ -114,7 +114,7 @@ def test_health_model_index_metrics(served: Served) -> None:
     client = served.client()
     assert client.health() == {"status": "ready"}
     model = client.model()
-    assert model["embedding_dim"] == served.model.manifest["embedding_dim"] and not model["num_classes"]
+    assert model["embedding_dim"] == served.model.manifest.embedding_dim and not model["num_classes"]
     assert client.index()["count"] == NUM_CLIPS
     assert client.item(3)["metadata"]["source"].endswith("clip3.npz")
     assert "vcl_index_items" in client.metrics()
@@ -128,7 +128,7 @@ def test_embed_equals_the_runtime(served: Served, tmp_path: Path) -> None:
     assert answer["name"] == "two"
     np.testing.assert_allclose(answer["embedding"], expected, atol=1e-6)
     manifest = served.model.manifest
-    out = served.model.run(preprocess_clips([clip], manifest["layout"], manifest["pipeline"]))
+    out = served.model.run(preprocess_clips([clip], manifest.layout, manifest.pipeline))
     np.testing.assert_allclose(answer["streams"]["joint"]["mu"], out["joint_mu"][0], atol=1e-6)
     np.testing.assert_allclose(answer["streams"]["bone"]["sigma"], out["bone_sigma"][0], atol=1e-6)
 

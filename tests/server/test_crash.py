@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from skeleton.readers.npz import write_npz
-from skeleton.readers.synthetic import SYNTHETIC_CLASSES, synthetic_clip
+from skeleton.synthetic import SYNTHETIC_CLASSES, synthetic_clip
 from tests.conftest import REPO
 from tests.server.conftest import ServiceFiles
 
@@ -103,7 +103,7 @@ def _kill_when(server: Server, index: Path, moment: str) -> None:
     job = body["job"]["id"]
     end = time.monotonic() + 60
     while time.monotonic() < end:
-        if moment == "writing" and any(p.name.startswith(".tmp-") for p in index.iterdir()):
+        if moment == "writing" and any(".tmp." in p.name for p in index.iterdir()):  # common.publish
             break
         if (
             moment == "embedding"

@@ -11,10 +11,13 @@ too long), joint arrays of any shape with extreme numbers, damaged clip files wi
 suffix, and zip/tar archives with hostile member names, truncated or with flipped bytes.
 
 What is checked. Every answer is below 500 (schemathesis's ``not_a_server_error``), and every
-4xx answer is JSON with a non-empty ``detail`` (``error_has_detail``). Schemathesis's other
-default checks stay on and pass, among them ``negative_data_rejection`` (a schema-violating
-request gets a 4xx) and content-type and response-header conformance; the ones turned off are
-in ``DISABLED_CHECKS``, each with its reason.
+4xx answer is JSON with a non-empty ``detail`` (``error_has_detail``). Every answer conforms to
+the schema: its status code is documented and its body validates against the declared response
+model (``status_code_conformance``, ``response_schema_conformance``; errors are the documented
+``default`` answer, ``ErrorOut``); the targeted tests validate their answers the same way.
+Schemathesis's other default checks stay on and pass, among them ``negative_data_rejection`` (a
+schema-violating request gets a 4xx) and content-type and response-header conformance; the ones
+turned off are in ``DISABLED_CHECKS``, each with its reason.
 
 How. The app (``create_app``, the session's tiny real model, a copy of its index, its data root,
 mutation on, a 256 KiB body limit) runs under uvicorn on a free loopback port for the module,
@@ -43,6 +46,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
@@ -76,11 +80,6 @@ FUZZ = settings(
 )
 
 DISABLED_CHECKS: dict[str, str] = {
-    # The app answers its own 404/409/413/503 (and a 422 for data the schema cannot describe) with
-    # {"detail": "<message>"}; FastAPI's schema documents only 200 and its validation 422, whose
-    # `detail` is a list. Documenting every error answer is API work, not a bug these checks find.
-    "status_code_conformance": "errors other than validation are not in the schema",
-    "response_schema_conformance": "422 `detail` is a message string, the schema says a list",
     # Schema-valid is not valid: a path must exist, joints must be numbers of the model's shape.
     "positive_data_acceptance": "requests the schema allows are refused for their content",
     # Starlette answers a method a path lacks from the first route matching the path, so
@@ -153,12 +152,17 @@ def error_has_detail(
 
 
 def _check(served: Served, response: requests.Response) -> None:
-    """The targeted tests' check: no 5xx, a 4xx names its problem; then settle any job."""
+    """The targeted tests' check: no 5xx, a 4xx names its problem, the body validates against the
+    schema's response model for its status; then settle any job."""
     request = f"{response.request.method} {response.request.path_url}"
     assert response.status_code < 500, f"{request} -> {response.status_code}: {response.text[:500]}"
     if response.status_code >= 400:
         detail = response.json().get("detail")
         assert detail, f"{request} -> {response.status_code} without a detail: {response.text[:500]}"
+    method, path = response.request.method or "", urlsplit(response.request.url or "").path
+    operation = schema.find_operation_by_path(method, path)
+    assert operation is not None, f"{request} is not in the schema"
+    schema.validate_response(operation, schemathesis.Response.from_any(response))
     served.settle(response)
 
 

@@ -22,9 +22,9 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from runtime.model import OnnxModel
 from index.action_index import ActionIndex
 from index.build import from_files
+from runtime.model import OnnxModel
 from server.app import create_app
 from server.settings import Settings
 from tests.conftest import SHARED_DATA
@@ -87,7 +87,7 @@ def web_files(request: pytest.FixtureRequest) -> WebFiles:
     runtime = OnnxModel(model)
     embeddings, items = from_files(runtime, [data], first_id=0)
     index = root / "index"
-    ActionIndex.create(index, embeddings.embedding, items, embeddings.sigma, runtime.manifest["model_sha256"])
+    ActionIndex.create(index, embeddings.embedding, items, embeddings.sigma, runtime.manifest.model_sha256)
     upload = data / "S001C001P001R001A011.skeleton"
     return WebFiles(model, index, data, "S001C003P008R002A058.skeleton", upload, True)
 

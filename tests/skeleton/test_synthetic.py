@@ -13,7 +13,7 @@ import pytest
 
 from skeleton.clip import Clip, check_joints
 from skeleton.layouts import NTU
-from skeleton.readers.synthetic import (
+from skeleton.synthetic import (
     NUM_SUBJECTS,
     SYNTHETIC_CLASSES,
     TWO_PERSON_CLASSES,
@@ -59,7 +59,7 @@ def test_clip_does_not_depend_on_what_was_generated_before() -> None:
 
 def test_clips_are_identical_in_another_process() -> None:
     code = (
-        "import hashlib, sys; from skeleton.readers.synthetic import synthetic_clip; "
+        "import hashlib, sys; from skeleton.synthetic import synthetic_clip; "
         "sys.stdout.write(hashlib.sha256(synthetic_clip(123, seed=7).joints.tobytes()).hexdigest())"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}  # string hashing must not matter

@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 import torch
 
+from common.scores import sigma_score, softmax_uncertainty
 from skeleton.prepare import prepare_dataset
 from tests.conftest import TINY_MODEL
 from train.config import load_config
 from train.evaluate import EvalConfig, EvalError, Evaluation, fuse, write_result
 from train.semi import labelled_subset
 from train.trainer import train
-from train.uncertainty import auroc, corrupt, risk_coverage, sigma_score, softmax_uncertainty
+from train.uncertainty import auroc, corrupt, risk_coverage
 from vcl.cli import main
 
 TINY = [*TINY_MODEL, "optim.batch_size=22", "loss.queue_size=44", "run.monitor_every=5"]

@@ -45,8 +45,12 @@ def test_free_bits_floor_each_dimension() -> None:
     logvar = torch.zeros(2, 2)  # per-dim KL: 0.5 and 0
     assert kl_standard_normal(mu, logvar, "mean", free_bits=0.2).item() == pytest.approx((0.5 + 0.2) / 2)
     assert kl_standard_normal(mu, logvar, "sum", free_bits=0.2).item() == pytest.approx(0.7)
-    with pytest.raises(ValueError, match="'mean' or 'sum'"):
-        kl_standard_normal(mu, logvar, "max")
+
+
+@pytest.mark.parametrize("free_bits", [0.0, 0.2])
+def test_unknown_kl_reduction_is_refused_with_or_without_free_bits(free_bits: float) -> None:
+    with pytest.raises(ValueError, match="KL reduction must be 'mean' or 'sum', got 'max'"):
+        kl_standard_normal(torch.zeros(2, 2), torch.zeros(2, 2), "max", free_bits=free_bits)
 
 
 def test_gradients_reach_mu_and_logvar_through_the_sample() -> None:

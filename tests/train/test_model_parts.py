@@ -10,8 +10,9 @@ from skeleton.graph import spatial_partition
 from skeleton.layouts import LAYOUTS, NTU, Layout
 from skeleton.streams import derive_streams
 from train.augment import mirror_index, shear, temporal_crop
+from train.config import LossConfig
 from train.losses import KeyQueue
-from train.moco import ContrastOptions, MomentumContrast
+from train.moco import MomentumContrast
 from train.model import MultiStreamModel, StreamEncoder
 from train.stgcn import STGCN
 from train.streams import derive_stream
@@ -94,9 +95,7 @@ def _encoders(head: str) -> dict[str, StreamEncoder]:
 
 
 def test_momentum_update_is_an_ema() -> None:
-    method = MomentumContrast(
-        _encoders("gaussian"), NTU.parents, ContrastOptions(queue_size=8, momentum=0.75)
-    )
+    method = MomentumContrast(_encoders("gaussian"), NTU.parents, LossConfig(queue_size=8, momentum=0.75))
     q = next(method.query.parameters())
     k = next(method.key.parameters())
     assert torch.equal(q, k) and not k.requires_grad
@@ -110,7 +109,7 @@ def test_momentum_update_is_an_ema() -> None:
 @pytest.mark.parametrize("head", ["gaussian", "projection"])
 def test_contrast_step(head: str) -> None:
     torch.manual_seed(0)
-    method = MomentumContrast(_encoders(head), NTU.parents, ContrastOptions(queue_size=8))
+    method = MomentumContrast(_encoders(head), NTU.parents, LossConfig(queue_size=8))
     x = torch.randn(4, 3, 12, 25, 2)
     queues = {s: q for s, q in method.queues.items() if isinstance(q, KeyQueue)}
     pointer = {s: int(q.pointer) for s, q in queues.items()}

@@ -1,40 +1,54 @@
 """``vcl predict``: raw clip files -> the model's preprocessing -> streams -> fused logits.
 
-Works with a training checkpoint directory (PyTorch) and with an exported model directory
-(ONNX Runtime, no torch); both give the same output structure.
+Works with a training checkpoint directory (PyTorch, imported only then) and with an exported
+model directory (ONNX Runtime, no torch); both give the same output structure.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from skeleton.clip import Clip
+from runtime.scores import softmax
 from skeleton.errors import SkeletonError
 from skeleton.pipelines import preprocess_clips
 from skeleton.readers.auto import read_clips
 
 
-def preprocess(clips: list[Clip], meta: dict[str, Any]) -> np.ndarray:
-    """Clips -> (N, 3, T, V, M) float32 with the model's own pipeline and layout."""
-    return preprocess_clips(clips, meta["layout"], meta["pipeline"])
+@dataclass(frozen=True)
+class _Model:
+    """What prediction needs to know of a model, from an export's manifest or a checkpoint's meta."""
+
+    layout: str
+    pipeline: dict[str, Any]
+    streams: tuple[str, ...]
+    class_names: list[str] | None  # None: no classifier
 
 
-def _softmax(x: np.ndarray) -> np.ndarray:
-    z = np.exp(x - x.max(axis=1, keepdims=True))
-    return z / z.sum(axis=1, keepdims=True)
+def _describe(model_dir: Path, onnx: bool) -> _Model:
+    if onnx:
+        from runtime.manifest import read_manifest
+
+        manifest = read_manifest(model_dir)
+        names = list(manifest.class_names) if manifest.class_names else None
+        return _Model(manifest.layout, manifest.pipeline, manifest.streams, names)
+    from train.checkpoint import read_meta
+
+    meta = read_meta(model_dir)
+    names = meta["class_names"] if meta.get("num_classes") else None
+    return _Model(meta["layout"], meta["pipeline"], tuple(meta["streams"]), names)
 
 
-def _run_onnx(model_dir: Path, joints: np.ndarray) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def _run_onnx(model_dir: Path, joints: np.ndarray) -> dict[str, np.ndarray]:
     from runtime.model import OnnxModel
 
-    model = OnnxModel(model_dir)
-    return model.manifest, model.run(joints)
+    return OnnxModel(model_dir).run(joints)
 
 
-def _run_checkpoint(model_dir: Path, joints: np.ndarray, meta: dict[str, Any]) -> dict[str, np.ndarray]:
+def _run_checkpoint(model_dir: Path, joints: np.ndarray) -> dict[str, np.ndarray]:
     import torch
 
     from train.checkpoint import load_checkpoint
@@ -59,24 +73,16 @@ def predict_files(model_dir: str | Path, files: list[Path], top: int = 5) -> lis
     """Per clip: label, class index, top-k with softmax probabilities, per-stream logits and features."""
     model_dir = Path(model_dir)
     onnx = (model_dir / "manifest.json").is_file()
-    if onnx:
-        from runtime.manifest import read_manifest
-
-        meta = read_manifest(model_dir)
-    else:
-        from train.checkpoint import read_meta
-
-        meta = read_meta(model_dir)
-    if not meta.get("num_classes"):
+    model = _describe(model_dir, onnx)
+    if model.class_names is None:
         raise SkeletonError(
             f"{model_dir}: this model has no classifier (pretraining only); train a linear probe first"
         )
     clips = [clip for path in files for clip in read_clips(path)]
-    joints = preprocess(clips, meta)
-    outputs = _run_onnx(model_dir, joints)[1] if onnx else _run_checkpoint(model_dir, joints, meta)
-    names = meta["class_names"]
-    streams = [s for s in meta["streams"]]
-    probs = _softmax(outputs["fused_logits"])
+    joints = preprocess_clips(clips, model.layout, model.pipeline)
+    outputs = _run_onnx(model_dir, joints) if onnx else _run_checkpoint(model_dir, joints)
+    names = model.class_names
+    probs = softmax(outputs["fused_logits"])
     results = []
     for i, clip in enumerate(clips):
         order = np.argsort(-probs[i], kind="stable")[: min(top, probs.shape[1])]
@@ -91,8 +97,8 @@ def predict_files(model_dir: str | Path, files: list[Path], top: int = 5) -> lis
                     {"class_index": int(c), "label": names[int(c)], "probability": float(probs[i, c])}
                     for c in order
                 ],
-                "stream_logits": {s: outputs[f"{s}_logits"][i].tolist() for s in streams},
-                "stream_features": {s: outputs[f"{s}_feature"][i].tolist() for s in streams},
+                "stream_logits": {s: outputs[f"{s}_logits"][i].tolist() for s in model.streams},
+                "stream_features": {s: outputs[f"{s}_feature"][i].tolist() for s in model.streams},
                 "fused_logits": outputs["fused_logits"][i].tolist(),
             }
         )

@@ -1,0 +1,84 @@
+"""The answers built from a model's outputs: classification with uncertainty, embeddings, skeleton
+previews. Pure functions of the manifest, the clips and the outputs; the scores come from
+``runtime.scores``.
+
+Parts a model or a request does not give are left unset, so the answer leaves them out: the sigma
+score and ``per_stream`` (and ``streams`` of an embedding) without a Gaussian head, ``skeleton``
+without ``preview``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from index.preview import load_preview, make_previews
+from runtime.manifest import ModelManifest
+from runtime.scores import entropy, output_logvars, sigma_score, sigma_scores, softmax
+from server.schemas import ClassifyResult, ClassScore, EmbedResult, Skeleton, StreamEmbedding, Uncertainty
+from skeleton.clip import Clip
+
+Outputs = dict[str, np.ndarray]  # output name -> (N, ...) for a batch of N clips
+
+
+def skeleton_json(blob: bytes | None) -> Skeleton | None:
+    """A stored preview (``index.preview``) as frames [F][M][V][3], rounded to 4 decimals."""
+    if blob is None:
+        return None
+    frames = load_preview(blob)  # (F, M, V, 3)
+    return Skeleton(frames=np.round(frames, 4).tolist())
+
+
+def classify_results(
+    m: ModelManifest,
+    clips: list[Clip],
+    joints: np.ndarray,
+    out: Outputs,
+    top_k: int,
+    preview: bool,
+    unknown_threshold: float | None,
+) -> list[ClassifyResult]:
+    """Per clip: the best class, the ``top_k`` classes by fused softmax probability, the softmax
+    entropy and (Gaussian head) the sigma score overall and per stream, flagged ``unknown`` above
+    ``unknown_threshold``; ``preview`` adds the preprocessed joints (N, C, T, V, M) as a skeleton."""
+    names = m.class_names or ()
+    probs = softmax(out["fused_logits"])
+    entropies = entropy(probs)
+    logvars = output_logvars(out, m.streams) if m.has_gaussian_head else {}
+    scores, per_stream = (sigma_score(logvars), sigma_scores(logvars)) if logvars else (None, {})
+    previews = make_previews(joints) if preview else None
+    results = []
+    for i, clip in enumerate(clips):
+        top = [
+            ClassScore(label=names[c], class_index=int(c), probability=float(probs[i, c]))
+            for c in np.argsort(-probs[i], kind="stable")[:top_k]
+        ]
+        result = ClassifyResult(
+            name=clip.meta.name,
+            **top[0].model_dump(),  # label, class_index and probability of the best class
+            top_k=top,
+            uncertainty=Uncertainty(softmax_entropy=float(entropies[i])),
+            unknown=False,
+        )
+        if scores is not None:
+            score = float(scores[i])
+            result.uncertainty.score = score
+            result.uncertainty.per_stream = {s: float(v[i]) for s, v in per_stream.items()}
+            result.unknown = unknown_threshold is not None and score > unknown_threshold
+        if previews is not None:
+            result.skeleton = skeleton_json(previews[i])
+        results.append(result)
+    return results
+
+
+def embed_results(m: ModelManifest, clips: list[Clip], out: Outputs) -> list[EmbedResult]:
+    """Per clip: the fused retrieval embedding and (Gaussian head) mu and sigma per stream."""
+    results = []
+    for i, clip in enumerate(clips):
+        result = EmbedResult(name=clip.meta.name, embedding=out["embedding"][i].tolist())
+        if m.has_gaussian_head:
+            result.streams = {
+                s: StreamEmbedding(mu=out[f"{s}_mu"][i].tolist(), sigma=out[f"{s}_sigma"][i].tolist())
+                for s in m.streams
+            }
+        results.append(result)
+    return results

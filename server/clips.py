@@ -1,0 +1,99 @@
+"""Clips from requests: JSON joints, paths under the data root and uploaded files, each checked
+against the per-clip limits (``VCL_MAX_PERSONS``, ``VCL_MAX_FRAMES``) before any preprocessing.
+
+Errors are ``SkeletonError``s naming where the clip was in the request (``clips[0]``, ``clip``,
+``upload 'x.npz'``), the limit and the value found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from server.files import confine, read_upload
+from server.schemas import ClipIn
+from server.settings import Settings
+from skeleton.clip import Clip, ClipMeta, check_joints
+from skeleton.errors import SkeletonError
+from skeleton.layouts import get_layout
+from skeleton.readers.auto import read_clips
+
+MAX_COORDINATE = 1e6  # beyond any capture's units; far beyond it float32 maths in the model overflows
+Upload = tuple[str | None, bytes]  # (file name as sent, content)
+ClipSource = Callable[[], list[Clip]]  # reads a request's clips; called in a worker thread
+
+
+class ClipReader:
+    """Turns request clips into ``Clip``s within the settings' limits."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.max_persons = settings.max_persons
+        self.max_frames = settings.max_frames
+        self.data_root = Path(settings.data_root) if settings.data_root else None
+
+    def check_size(self, joints: np.ndarray, where: str) -> None:
+        """Joints (M, T, V, C) within the person, frame and coordinate limits."""
+        if joints.shape[0] > self.max_persons:
+            raise SkeletonError(
+                f"{where}: {joints.shape[0]} persons, at most {self.max_persons} (VCL_MAX_PERSONS)"
+            )
+        if joints.shape[1] > self.max_frames:
+            raise SkeletonError(
+                f"{where}: {joints.shape[1]} frames, at most {self.max_frames} (VCL_MAX_FRAMES)"
+            )
+        with np.errstate(invalid="ignore"):
+            too_far = np.abs(joints) > MAX_COORDINATE
+        if too_far.any():
+            raise SkeletonError(
+                f"{where}: coordinates beyond ±{MAX_COORDINATE:g} (largest {np.nanmax(np.abs(joints)):.3g}); "
+                "captures are in metres, millimetres or pixels, all far below that"
+            )
+
+    def from_json(self, item: ClipIn, where: str) -> list[Clip]:
+        """The clip of JSON joints, or every clip in the file at ``path``."""
+        if item.path is not None:
+            return self._from_path(item.path, where)
+        layout = get_layout(item.layout)
+        try:
+            arr = np.asarray(item.joints, dtype=np.float64)
+        except (ValueError, TypeError, OverflowError):  # ragged, not numbers, or ints past float range
+            raise SkeletonError(
+                f"{where}.joints: expected a numeric array [M][T][V][3] or [T][V][3]"
+            ) from None
+        if arr.ndim == 3:
+            arr = arr[None]
+        if arr.ndim != 4:
+            raise SkeletonError(
+                f"{where}.joints: expected [M][T][V][3] or [T][V][3], got {arr.ndim} dimensions"
+            )
+        self.check_size(arr, where)
+        joints = check_joints(arr, where, layout.num_joints)
+        meta = ClipMeta(source=f"request:{item.name}", name=item.name)
+        return [Clip(joints=joints, label=None, meta=meta, layout=layout.name)]
+
+    def _from_path(self, relative: str, where: str) -> list[Clip]:
+        path = confine(self.data_root, relative)
+        if not path.is_file():
+            raise SkeletonError(f"{where}.path {relative!r}: not a file")
+        clips = read_clips(path)
+        for clip in clips:
+            self.check_size(clip.joints, where)
+        return clips
+
+    def from_uploads(self, uploads: Sequence[Upload]) -> list[Clip]:
+        """Every clip in every uploaded file."""
+        clips: list[Clip] = []
+        for name, data in uploads:
+            for clip in read_upload(name, data):
+                self.check_size(clip.joints, f"upload {name!r}")
+                clips.append(clip)
+        return clips
+
+    def json_source(self, items: Sequence[ClipIn], where: str = "clips") -> ClipSource:
+        """A source of every clip of ``items`` (``where[i]`` in messages)."""
+        return lambda: [c for i, item in enumerate(items) for c in self.from_json(item, f"{where}[{i}]")]
+
+    def upload_source(self, uploads: Sequence[Upload]) -> ClipSource:
+        return lambda: self.from_uploads(uploads)

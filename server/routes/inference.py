@@ -1,0 +1,59 @@
+"""The model and what it computes: ``GET /v1/model``, ``GET /v1/data/files`` (clips a request may
+name by path), ``POST /v1/classify`` and ``/v1/embed``, each with a ``/files`` variant taking
+multipart uploads (every clip in every file)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, UploadFile
+
+from server.deps import Reader, ServiceDep, read_uploads
+from server.schemas import ClassifyIn, ClassifyOut, DataFiles, EmbedIn, EmbedOut, ModelInfo
+
+router = APIRouter(tags=["inference"])
+ClipFiles = Annotated[list[UploadFile], File(description="clip files (.skeleton, .npz, .txt, .mat)")]
+
+
+@router.get("/v1/model")
+def model_info(_: Reader, service: ServiceDep) -> ModelInfo:
+    """Manifest summary, class names, layout bones, execution providers in use."""
+    return service.model_info()
+
+
+@router.get("/v1/data/files")
+def data_files(_: Reader, service: ServiceDep) -> DataFiles:
+    """Clip files under the data root (at most 1000)."""
+    return service.data_files()
+
+
+@router.post("/v1/classify", response_model_exclude_unset=True)
+async def classify(body: ClassifyIn, _: Reader, service: ServiceDep) -> ClassifyOut:
+    """Label, top-k, uncertainty (sigma score per stream, softmax entropy) and `unknown` per clip."""
+    return await service.classify(service.clips.json_source(body.clips), body.top_k, body.preview)
+
+
+@router.post("/v1/classify/files", response_model_exclude_unset=True)
+async def classify_files(
+    _: Reader,
+    service: ServiceDep,
+    files: ClipFiles,
+    top_k: Annotated[int, Form(ge=1, le=100)] = 5,
+    preview: Annotated[bool, Form()] = False,
+) -> ClassifyOut:
+    """As /v1/classify, for uploaded clip files (every clip in every file)."""
+    uploads = await read_uploads(files)
+    return await service.classify(service.clips.upload_source(uploads), top_k, preview)
+
+
+@router.post("/v1/embed", response_model_exclude_unset=True)
+async def embed(body: EmbedIn, _: Reader, service: ServiceDep) -> EmbedOut:
+    """Per clip: mu and sigma per stream, and the fused retrieval embedding."""
+    return await service.embed(service.clips.json_source(body.clips))
+
+
+@router.post("/v1/embed/files", response_model_exclude_unset=True)
+async def embed_files(_: Reader, service: ServiceDep, files: ClipFiles) -> EmbedOut:
+    """As /v1/embed, for uploaded clip files."""
+    uploads = await read_uploads(files)
+    return await service.embed(service.clips.upload_source(uploads))

@@ -1,0 +1,17 @@
+"""``GET /``: the web page (``server/static/``, plain ES modules; ``server.app`` mounts the folder
+at ``/static``). Not in the OpenAPI document."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/")
+def page() -> FileResponse:
+    return FileResponse(STATIC / "index.html")

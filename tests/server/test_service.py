@@ -1,0 +1,67 @@
+"""``Service`` knows no HTTP: it imports nothing from FastAPI or Starlette and refuses with domain
+errors (``server.errors``), which only the app maps to status codes."""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from server.errors import Conflict, NotFound, NotReady
+from server.metrics import Metrics
+from server.schemas import SearchIn
+from server.service import Service
+from server.settings import Settings
+from tests.conftest import REPO
+
+
+def test_the_service_imports_no_web_framework() -> None:
+    tree = ast.parse((REPO / "server" / "service.py").read_text())
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert not {m for m in imported if m.split(".")[0] in ("fastapi", "starlette")}, imported
+    code = "import sys, server.service; assert 'fastapi' not in sys.modules, 'fastapi imported'"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+
+
+def _service(tmp_path: Path) -> Service:
+    return Service(Settings.model_construct(model_dir=str(tmp_path)), Metrics())
+
+
+def test_domain_errors_before_the_model_is_loaded(tmp_path: Path) -> None:
+    service = _service(tmp_path)
+    for call in (service.require_model, service.model_info, service.index_info, service.data_files):
+        with pytest.raises(NotReady, match="model not loaded yet"):
+            call()
+    with pytest.raises(NotReady):
+        asyncio.run(service.search(SearchIn(id=1)))
+    with pytest.raises(NotFound, match="no job 'nope'"):
+        service.job("nope")
+
+
+def test_domain_errors_of_a_loaded_service(tmp_path: Path) -> None:
+    service = _service(tmp_path)
+    service.ready, service.model = True, object()  # type: ignore[assignment]
+    with pytest.raises(NotFound, match=r"no index configured \(VCL_INDEX_DIR\)"):
+        service.require_index()
+    with pytest.raises(NotFound, match="no data root configured"):
+        service.data_files()
+    with pytest.raises(NotFound, match="no index configured"):
+        service.rebuild_folder("few")
+    service.settings.index_dir = str(tmp_path / "index")
+    with pytest.raises(NotFound, match="no index built yet"):
+        service.require_index()
+    release = threading.Event()
+    job = service.jobs.start("rebuild", lambda stage: {"released": release.wait(30)})
+    try:
+        with pytest.raises(Conflict, match=rf"a rebuild is already running \(job {job.id}\)"):
+            service.rebuild_folder("few")
+    finally:
+        release.set()
+    finished = service.jobs.wait(job.id, timeout=30)
+    assert finished is not None and finished.status == "succeeded"
