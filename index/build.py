@@ -34,10 +34,12 @@ def _previews(joints: np.ndarray, enabled: bool, chunk: int = 1024) -> list[byte
 
 
 def from_prepared(
-    model: OnnxModel, directory: Path, first_id: int = 0, previews: bool = True
+    model: OnnxModel, directory: Path, first_id: int = 0, previews: bool = True, rows: range | None = None
 ) -> tuple[Embeddings, list[Item]]:
-    """Every clip of a prepared dataset; it must use the model's layout and pipeline."""
+    """Every clip of a prepared dataset (or the clips at positions ``rows``, id = first_id +
+    position); it must use the model's layout and pipeline."""
     data = PreparedDataset(directory)
+    rows = range(len(data)) if rows is None else rows
     m = model.manifest
     if data.manifest["layout"] != m.layout or data.manifest["pipeline"]["name"] != m.pipeline["name"]:
         raise SkeletonError(
@@ -45,13 +47,14 @@ def from_prepared(
             f"{data.manifest['pipeline']['name']!r}, the model expects {m.layout!r} / "
             f"{m.pipeline['name']!r}"
         )
-    embeddings = embed_joints(model, np.asarray(data.joints, dtype=np.float32))
+    joints = data.joints[rows.start : rows.stop]
+    embeddings = embed_joints(model, np.asarray(joints, dtype=np.float32))
     names = data.class_names or m.class_names
-    blobs = _previews(data.joints, previews)
+    blobs = _previews(joints, previews)
     now = time.time()
     items = [
         Item(
-            id=first_id + i,
+            id=first_id + rows.start + i,
             label=_label(names, int(s["label"])),
             label_index=int(s["label"]),
             source=s["source"],
@@ -64,21 +67,28 @@ def from_prepared(
             user={"name": s["name"]},
             preview=blobs[i],
         )
-        for i, s in enumerate(data.samples)
+        for i, s in enumerate(data.samples[rows.start : rows.stop])
     ]
     return embeddings, items
 
 
-def clip_files(paths: list[Path]) -> list[Path]:
-    files: list[Path] = []
+def clip_listing(paths: list[Path]) -> list[tuple[Path, str]]:
+    """Clip files of ``paths`` (files, and folders searched recursively, each sorted), with the
+    name of each relative to the folder it was found in (a file given directly: its name)."""
+    files: list[tuple[Path, str]] = []
     for path in paths:
         if path.is_dir():
-            files += sorted(p for p in path.rglob("*") if p.suffix.lower() in CLIP_SUFFIXES)
+            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in CLIP_SUFFIXES)
+            files += [(p, p.relative_to(path).as_posix()) for p in found]
         else:
-            files.append(path)
+            files.append((path, path.name))
     if not files:
         raise SkeletonError(f"no clip files in {', '.join(map(str, paths))}")
     return files
+
+
+def clip_files(paths: list[Path]) -> list[Path]:
+    return [path for path, _ in clip_listing(paths)]
 
 
 def from_files(

@@ -1,4 +1,4 @@
-"""``vcl index build|add|remove|search|info``."""
+"""``vcl index build|merge|add|remove|search|info``."""
 
 from __future__ import annotations
 
@@ -21,17 +21,27 @@ def add_index_commands(subparsers: argparse._SubParsersAction) -> None:
         required=True,
         help="a prepared dataset directory, or clip files and folders",
     )
-    build.add_argument("--out", type=Path, required=True)
+    build.add_argument("--out", type=Path, required=True, help="index directory (with --shard: shard folder)")
     build.add_argument(
         "--kind",
         choices=["auto", "flat", "ivf", "hnsw"],
         default="auto",
-        help="auto: exact below 100k clips, IVF above",
+        help="auto: exact below 100k clips, IVF above (with --shard: chosen at `index merge`)",
     )
     build.add_argument(
         "--no-previews", action="store_true", help="do not store skeleton previews (about 7 KB per NTU clip)"
     )
+    build.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="embed only shard I (0-based) of N into a shard file in --out; join them with `index merge`",
+    )
     build.set_defaults(func=_build)
+    merge = sub.add_parser("merge", help="join the shard files of a sharded build into one index version")
+    merge.add_argument("shards", type=Path, nargs="+", help="shard files, or folders of them")
+    merge.add_argument("--out", type=Path, required=True, help="index directory")
+    merge.add_argument("--kind", choices=["auto", "flat", "ivf", "hnsw"], default="auto")
+    merge.set_defaults(func=_merge)
     add = sub.add_parser("add", help="add clip files")
     add.add_argument("--index", type=Path, required=True)
     add.add_argument("--model", type=Path, required=True)
@@ -64,6 +74,13 @@ def _build(args: argparse.Namespace) -> int:
     from index.build import from_files, from_prepared
 
     model = _model(args.model)
+    if args.shard is not None:
+        from index.shards import ShardSpec, build_shard
+
+        spec = ShardSpec.parse(args.shard)
+        path, count = build_shard(model, args.data, spec, args.out, previews=not args.no_previews)
+        print(f"embedded shard {spec}: {count} clips -> {path}")
+        return 0
     if len(args.data) == 1 and (args.data[0] / "manifest.json").is_file():
         emb, items = from_prepared(model, args.data[0], previews=not args.no_previews)
     else:
@@ -72,6 +89,14 @@ def _build(args: argparse.Namespace) -> int:
         args.out, emb.embedding, items, emb.sigma, model.manifest.model_sha256, args.kind
     )
     print(f"built {args.out} {index.version}: {len(items)} clips, dim {emb.embedding.shape[1]}, {args.kind}")
+    return 0
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from index.shards import merge
+
+    index, count = merge(args.shards, args.out, args.kind)
+    print(f"merged {count} clips into {args.out} {index.version} ({args.kind})")
     return 0
 
 

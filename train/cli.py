@@ -4,6 +4,7 @@ they run."""
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from train.allocator import tune_malloc
@@ -125,6 +126,8 @@ def _train(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, args.overrides)
     out = train(config, resume=args.resume, progress=not args.quiet)
+    if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 reports
+        return 0
     print(
         f"trained {config.model.method} ({', '.join(config.data.streams)}) for {config.optim.epochs} epochs; "
         f"checkpoints in {out / 'checkpoints'}, log in {out / 'log.jsonl'}"

@@ -115,12 +115,22 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Where and how to run. ``device``: ``auto`` (CUDA when present), ``cpu`` or ``cuda``."""
+    """Where and how to run. ``device``: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
+
+    Under ``torchrun`` (``train.distributed``): ``sync_batchnorm`` turns the query encoders'
+    BatchNorm into SyncBatchNorm (CUDA only); ``shuffle_bn`` shuffles the global batch across
+    ranks for the key encoders (MoCo's shuffling BN). Both do nothing in a single process.
+
+    ``amp`` is mixed precision on CUDA; ``precision`` on the CPU: ``auto`` (bf16 autocast of the
+    encoders when the processor has native bf16, AVX-512 BF16 or AMX; else float32), ``bf16`` or
+    ``fp32`` (``train.precision``; measured in docs/training.md).
+    """
 
     out_dir: str = "runs/train"
     seed: int = 0
     device: str = "auto"
     amp: bool = True
+    precision: str = "auto"
     deterministic: bool = False
     threads: int = 0
     checkpoint_every: int = 10
@@ -129,6 +139,8 @@ class RunConfig:
     log_every: int = 10
     sigma_collapse: float = 0.01
     kl_blowup: float = 10.0
+    sync_batchnorm: bool = False
+    shuffle_bn: bool = False
 
 
 @dataclass(frozen=True)
@@ -160,6 +172,7 @@ CHOICES = {
     ("loss", "kl_schedule"): ("linear", "constant"),
     ("loss", "kl_reduction"): ("mean", "sum"),
     ("run", "device"): ("auto", "cpu", "cuda"),
+    ("run", "precision"): ("auto", "bf16", "fp32"),
     ("data", "part"): ("train", "test"),
     ("data", "monitor_part"): ("train", "test", ""),
 }

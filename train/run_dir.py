@@ -8,7 +8,8 @@ Layout of ``run.out_dir``:
   (best kNN monitor), ``checkpoints/epoch_NNNN`` (every ``run.checkpoint_every`` epochs).
 
 ``state.pt`` holds the ``state_dict`` of each stateful part (method, optimizer, scheduler, grad
-scaler), the counters (epoch, global step, best monitor score) and every random generator's state
+scaler), the counters (epoch, global step, best monitor score, the world size of a
+``torchrun`` job, which a resumption must match) and every random generator's state
 (torch, CUDA, numpy's global one, Python's), so a run resumed at an epoch boundary continues as an
 uninterrupted one.
 """
@@ -29,7 +30,7 @@ from train.config import ConfigError, TrainConfig, config_from_dict
 
 # What may change between a run and its resumption.
 RESUMABLE_CHANGES = (("optim", "epochs"), ("run", "device"), ("run", "threads"))
-COUNTERS = ("epoch", "global_step", "best")
+COUNTERS = ("epoch", "global_step", "best", "world_size")
 
 
 class TrainingError(VclError):
@@ -105,4 +106,4 @@ def restore_state(path: Path, device: torch.device, parts: Mapping[str, Stateful
         torch.cuda.set_rng_state_all([s.cpu() for s in state["rng"]["cuda"]])
     np.random.set_state(state["rng"]["numpy"])  # noqa: NPY002
     random.setstate(state["rng"]["python"])
-    return {name: state[name] for name in COUNTERS}
+    return {"world_size": 1, **{name: state[name] for name in COUNTERS if name in state}}  # 1: older runs
