@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from skeleton.datasets import DATASETS
+from skeleton.errors import SkeletonError
+from skeleton.layouts import LAYOUTS
 from skeleton.pipelines import PIPELINES
 from skeleton.prepare import prepare_dataset
 from skeleton.prepared import PreparedDataset
@@ -27,9 +30,24 @@ def add_data_commands(subparsers: argparse._SubParsersAction) -> None:
         help="protocol to split by (repeatable; default: all of the dataset's)",
     )
     prep.add_argument("--pipeline", default="vcl-official", choices=sorted(PIPELINES))
+    prep.add_argument(
+        "--pipeline-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a pipeline option (repeatable; VALUE as JSON, else a string), e.g. keep_score=false",
+    )
+    prep.add_argument("--map-to", choices=sorted(LAYOUTS), help="map every clip to this layout first")
     prep.add_argument("--skip-list", type=Path, help="file of sample names to skip")
     prep.add_argument("--num-samples", type=int, default=2000, help="synthetic: number of clips")
     prep.add_argument("--seed", type=int, default=0, help="synthetic: seed")
+    prep.add_argument("--synthetic-layout", default="ntu", choices=sorted(LAYOUTS), help="synthetic: layout")
+    prep.add_argument(
+        "--synthetic-channels",
+        default="xyz",
+        choices=["xyz", "xys", "xy"],
+        help="synthetic: xyz metres, or xys / xy pixels through a camera",
+    )
     prep.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
     prep.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
     prep.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -42,6 +60,20 @@ def add_data_commands(subparsers: argparse._SubParsersAction) -> None:
     info.set_defaults(func=_info)
 
 
+def parse_options(pairs: list[str]) -> dict[str, Any]:
+    """``["keep_score=false", "channels=xys"]`` -> ``{"keep_score": False, "channels": "xys"}``."""
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SkeletonError(f"--pipeline-option {pair!r}: expected KEY=VALUE")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options
+
+
 def _prepare(args: argparse.Namespace) -> int:
     manifest = prepare_dataset(
         args.dataset,
@@ -49,9 +81,13 @@ def _prepare(args: argparse.Namespace) -> int:
         args.out,
         protocols=args.protocols,
         pipeline=args.pipeline,
+        pipeline_options=parse_options(args.pipeline_option),
+        map_to=args.map_to,
         skip_list=args.skip_list,
         num_samples=args.num_samples,
         seed=args.seed,
+        synthetic_layout=args.synthetic_layout,
+        synthetic_channels=args.synthetic_channels,
         workers=args.workers,
         progress=not args.quiet,
         overwrite=args.overwrite,
@@ -59,9 +95,13 @@ def _prepare(args: argparse.Namespace) -> int:
     counts = manifest["counts"]
     print(
         f"prepared {counts['clips']} clips from {counts['inputs']} inputs into {args.out} "
-        f"({manifest['dataset']}, layout {manifest['layout']}, pipeline {manifest['pipeline']['name']} "
+        f"({manifest['dataset']}, layout {manifest['layout']}, channels {manifest['channels']}, "
+        f"pipeline {manifest['pipeline']['name']} "
         f"v{manifest['pipeline']['version']}, shape {tuple(manifest['shape'])})"
     )
+    if manifest["mapping"]:
+        synthesised = ", ".join(manifest["mapping"]["synthesised"]) or "none"
+        print(f"  mapped from {manifest['mapping']['from']}; synthesised joints: {synthesised}")
     for protocol, parts in manifest["splits"].items():
         print(f"  {protocol}: train {parts['train']}, test {parts['test']}")
     if counts["skipped"]:

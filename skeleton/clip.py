@@ -9,6 +9,10 @@ import numpy as np
 
 from skeleton.errors import ClipFormatError
 
+# Channel sets a clip can carry, named by their letters: coordinates x, y (image or world) and z
+# (depth, 3D only), then s, the estimator's confidence score (visibility for MediaPipe) in 0..1.
+CHANNELS: tuple[str, ...] = ("xyz", "xy", "xys", "xyzs")
+
 
 @dataclass(frozen=True)
 class ClipMeta:
@@ -55,13 +59,16 @@ class Clip:
     """A raw skeleton sequence.
 
     Attributes:
-        joints: (M, T, V, 3) float64 coordinates; M persons (body slots), T frames, V joints.
-            An absent person in a frame is all zeros.
+        joints: (M, T, V, C) float64; M persons (body slots), T frames, V joints, C channels
+            as ``channels`` names them (3 for the Kinect captures' x, y, z). An absent person
+            in a frame, and a missing joint, is all zeros.
         label: 0-based class index, or None for unlabelled data.
         meta: provenance (subject, view, source file, frame range, ...).
         layout: name of the skeleton layout the joints follow.
         body_ids: (M, T) int64 tracking ids of the body in each slot and frame (0 = empty),
-            for formats that carry them (NTU); None otherwise.
+            for formats that carry them (NTU) and for tracked estimator output; None otherwise.
+        channels: what the C channels hold, one of ``CHANNELS`` (``"xyz"``, ``"xy"``,
+            ``"xys"`` = x, y, score, ``"xyzs"``).
     """
 
     joints: np.ndarray
@@ -69,6 +76,25 @@ class Clip:
     meta: ClipMeta
     layout: str = "ntu"
     body_ids: np.ndarray | None = None
+    channels: str = "xyz"
+
+    def __post_init__(self) -> None:
+        if self.channels not in CHANNELS:
+            raise ClipFormatError(
+                self.meta.source,
+                "unknown channels",
+                field="channels",
+                expected=CHANNELS,
+                actual=self.channels,
+            )
+        if self.joints.ndim != 4 or self.joints.shape[-1] != len(self.channels):
+            raise ClipFormatError(
+                self.meta.source,
+                "joints do not hold the declared channels",
+                field="joints",
+                expected=f"(M, T, V, {len(self.channels)}) for {self.channels!r}",
+                actual=self.joints.shape,
+            )
 
     @property
     def num_frames(self) -> int:
@@ -81,16 +107,19 @@ class Clip:
         return int(present.sum())
 
 
-def check_joints(joints: np.ndarray, source: str, num_joints: int, field_name: str = "joints") -> np.ndarray:
-    """Validate a (M, T, V, 3) array and return it as float64.
+def check_joints(
+    joints: np.ndarray, source: str, num_joints: int, field_name: str = "joints", channels: str = "xyz"
+) -> np.ndarray:
+    """Validate a (M, T, V, C) array, C = ``len(channels)``, and return it as float64.
 
     Raises ClipFormatError naming ``source`` when the shape is wrong, the sequence is empty,
-    a coordinate is NaN or infinite, or every coordinate is zero.
+    a value is NaN or infinite, or every value is zero.
     """
     arr = np.asarray(joints)
-    if arr.ndim != 4 or arr.shape[-1] != 3:
+    c = len(channels)
+    if arr.ndim != 4 or arr.shape[-1] != c:
         raise ClipFormatError(
-            source, "wrong array shape", field=field_name, expected="(M, T, V, 3)", actual=arr.shape
+            source, "wrong array shape", field=field_name, expected=f"(M, T, V, {c})", actual=arr.shape
         )
     if arr.shape[2] != num_joints:
         raise ClipFormatError(
@@ -112,13 +141,13 @@ def check_joints(joints: np.ndarray, source: str, num_joints: int, field_name: s
         ) from None
     finite = np.isfinite(arr)
     if not finite.all():
-        m, t, v, c = (int(i) for i in np.argwhere(~finite)[0])
+        m, t, v, k = (int(i) for i in np.argwhere(~finite)[0])
         raise ClipFormatError(
             source,
-            f"non-finite coordinate at person {m}, frame {t}, joint {v}, axis {'xyz'[c]}",
+            f"non-finite coordinate at person {m}, frame {t}, joint {v}, axis {channels[k]}",
             field=field_name,
             expected="a finite number",
-            actual=arr[m, t, v, c],
+            actual=arr[m, t, v, k],
         )
     if not arr.any():
         raise ClipFormatError(source, "every coordinate is zero (no skeleton captured)", field=field_name)

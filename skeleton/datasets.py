@@ -3,13 +3,20 @@
 One explicit table, ``DATASETS``, maps a dataset key to its ``DatasetSpec``. Reading happens in
 worker processes, so a spec only hands out picklable ``SourceItem`` tuples and ``read_item``
 turns one back into clips.
+
+Pose-estimator output (``openpose``, ``kinetics-skeleton``, ``landmarks``, ``arrays``,
+``pyskl``) takes its layout from the files. Labels: Kinetics-skeleton and PySKL files carry
+them; for the others, when the clips lie in two or more class folders (``<root>/<class>/...``),
+the folder names sorted are the classes; otherwise a JSON ``label`` is used or the clips are
+unlabelled.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -22,10 +29,16 @@ from skeleton.classes import (
 )
 from skeleton.clip import Clip, ClipMeta
 from skeleton.errors import DatasetError
+from skeleton.readers.arrays import read_array_json, read_npy
+from skeleton.readers.auto import read_json_clip
+from skeleton.readers.kinetics import read_kinetics_skeleton
+from skeleton.readers.landmarks import read_landmarks_csv, read_landmarks_json
 from skeleton.readers.msr import read_msr_action3d
 from skeleton.readers.npz import read_npz, read_npz_header
 from skeleton.readers.ntu import parse_ntu_name, read_ntu_skeleton
+from skeleton.readers.openpose import read_openpose_folder
 from skeleton.readers.pkummd import read_pkummd
+from skeleton.readers.pyskl import read_pyskl
 from skeleton.readers.utd import read_utd_mhad
 from skeleton.synthetic import SYNTHETIC_CLASSES, synthetic_clip
 
@@ -40,7 +53,11 @@ PKUMMD_XVIEW_TRAIN_VIEWS = frozenset({"M", "R"})
 
 
 class SourceItem(NamedTuple):
-    """One unit of reading work: a file (plus its label file) or a synthetic sample index."""
+    """One unit of reading work: a file (plus its label file) or a synthetic sample index.
+
+    For the estimator datasets ``sample`` is the class-folder label (-1: none) and ``aux`` the
+    class name; for ``synthetic`` ``path`` is ``synthetic:<seed>[:<layout>:<channels>]``.
+    """
 
     dataset: str
     path: str
@@ -106,7 +123,15 @@ DATASETS: dict[str, DatasetSpec] = {
     "utd-mhad": DatasetSpec("utd-mhad", "kinect_v1", UTD_MHAD_CLASSES, {"xsub": _odd_subject_train}),
     "npz": DatasetSpec("npz", "ntu", None, {}),
     "synthetic": DatasetSpec("synthetic", "ntu", SYNTHETIC_CLASSES, {"xsub": _odd_subject_train}),
+    # pose-estimator output; "" = the layout is read from the files
+    "openpose": DatasetSpec("openpose", "", None, {}),
+    "kinetics-skeleton": DatasetSpec("kinetics-skeleton", "openpose18", None, {}),
+    "landmarks": DatasetSpec("landmarks", "", None, {}),
+    "arrays": DatasetSpec("arrays", "", None, {}),
+    "pyskl": DatasetSpec("pyskl", "", None, {}),
 }
+ESTIMATOR_DATASETS = ("openpose", "kinetics-skeleton", "landmarks", "arrays", "pyskl")
+FOLDER_LABELLED = ("openpose", "landmarks", "arrays")
 
 
 def get_dataset(name: str) -> DatasetSpec:
@@ -154,14 +179,62 @@ def read_pkummd_split(path: Path) -> dict[str, str]:
     return assignment
 
 
-def discover(spec: DatasetSpec, root: Path | None, num_samples: int = 0, seed: int = 0) -> list[SourceItem]:
+def _openpose_folders(root: Path) -> list[Path]:
+    if root.is_dir() and any(root.glob("*_keypoints.json")):
+        return [root]
+    return sorted({p.parent for p in _files(root, "*_keypoints.json")})
+
+
+def _with_folder_labels(dataset: str, root: Path, paths: list[Path]) -> list[SourceItem]:
+    """Items labelled by their class folder (the first folder under ``root``) when there are two
+    or more such folders, else unlabelled (``sample`` -1)."""
+
+    def folder(p: Path) -> str | None:
+        parts = p.relative_to(root).parts if root.is_dir() and p != root else ()
+        return parts[0] if len(parts) > 1 else None
+
+    names = sorted({f for f in (folder(p) for p in paths) if f is not None})
+    if len(names) < 2 or any(folder(p) is None for p in paths):
+        return [SourceItem(dataset, str(p), None, -1) for p in paths]
+    index = {n: i for i, n in enumerate(names)}
+    return [SourceItem(dataset, str(p), folder(p), index[folder(p) or ""]) for p in paths]
+
+
+def _estimator_items(spec: DatasetSpec, root: Path) -> list[SourceItem]:
+    if spec.name == "openpose":
+        return _with_folder_labels("openpose", root, _openpose_folders(root))
+    if spec.name == "kinetics-skeleton":
+        files = [p for p in _files(root, "*.json") if not p.stem.endswith("_label")]
+        return [SourceItem(spec.name, str(p)) for p in files]
+    if spec.name == "pyskl":
+        return [SourceItem(spec.name, str(p)) for p in _files(root, "*.pkl")]
+    patterns = ("*.json", "*.csv") if spec.name == "landmarks" else ("*.npy", "*.json")
+    files = sorted({p for pattern in patterns for p in _files(root, pattern)}, key=lambda p: str(p))
+    return _with_folder_labels(spec.name, root, files)
+
+
+def discover(
+    spec: DatasetSpec,
+    root: Path | None,
+    num_samples: int = 0,
+    seed: int = 0,
+    synthetic_layout: str = "ntu",
+    synthetic_channels: str = "xyz",
+) -> list[SourceItem]:
     """The reading work for a dataset under ``root`` (ignored for ``synthetic``)."""
     if spec.name == "synthetic":
         if num_samples <= 0:
             raise DatasetError(f"synthetic: --num-samples must be positive, got {num_samples}")
-        return [SourceItem("synthetic", f"synthetic:{seed}", None, i) for i in range(num_samples)]
+        source = f"synthetic:{seed}" + (
+            f":{synthetic_layout}:{synthetic_channels}"
+            if (synthetic_layout, synthetic_channels) != ("ntu", "xyz")
+            else ""
+        )
+        return [SourceItem("synthetic", source, None, i) for i in range(num_samples)]
     if root is None:
         raise DatasetError(f"{spec.name}: --root is required")
+    if spec.name in ESTIMATOR_DATASETS:
+        return _estimator_items(spec, root)
     if spec.name in ("ntu60", "ntu120"):
         items = []
         for path in _files(root, "*.skeleton"):
@@ -199,12 +272,73 @@ def read_item(item: SourceItem) -> list[Clip]:
     if item.dataset == "npz":
         return read_npz(item.path)
     if item.dataset == "synthetic":
-        return [synthetic_clip(item.sample, seed=int(item.path.split(":")[1]))]
+        _, seed, *rest = item.path.split(":")
+        return [synthetic_clip(item.sample, int(seed), *rest)]
+    if item.dataset in ESTIMATOR_DATASETS:
+        return _read_estimator_item(item)
     raise DatasetError(f"unknown dataset {item.dataset!r}")
 
 
+def _read_estimator_item(item: SourceItem) -> list[Clip]:
+    path = Path(item.path)
+    if item.dataset == "pyskl":
+        return read_pyskl(path)
+    if item.dataset == "kinetics-skeleton":
+        return [read_kinetics_skeleton(path)]
+    if item.dataset == "openpose":
+        clip = read_openpose_folder(path)
+    elif item.dataset == "landmarks":
+        clip = read_landmarks_csv(path) if path.suffix.lower() == ".csv" else read_landmarks_json(path)
+    elif path.suffix.lower() == ".npy":
+        clip = read_npy(path)
+    else:
+        clip = read_array_json(path) if item.dataset == "arrays" else read_json_clip(path)
+    if item.sample >= 0:
+        clip = replace(
+            clip,
+            label=item.sample,
+            meta=replace(clip.meta, extra={**clip.meta.extra, "class_name": item.aux}),
+        )
+    return [replace(clip, meta=replace(clip.meta, dataset=item.dataset))]
+
+
+def _kinetics_classes(items: list[SourceItem]) -> tuple[str, ...] | None:
+    """Names by label index from the label file of each clip folder, as ST-GCN ships them:
+    ``<folder>_label.json`` beside the folder (or ``*_label.json`` inside it), mapping clip id to
+    ``{"label", "label_index"}``; indices no file names become ``class_<i>``. Two files giving
+    one index different names are refused (their numberings differ: prepare them apart)."""
+    names: dict[int, tuple[str, Path]] = {}
+    for folder in sorted({Path(item.path).parent for item in items}):
+        for label_file in [folder.parent / f"{folder.name}_label.json", *sorted(folder.glob("*_label.json"))]:
+            if not label_file.is_file():
+                continue
+            try:
+                entries = [
+                    (int(e["label_index"]), str(e["label"]))
+                    for e in json.loads(label_file.read_text()).values()
+                ]
+            except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+                raise DatasetError(f"{label_file}: not a Kinetics-skeleton label file ({err})") from None
+            for index, name in entries:
+                known = names.setdefault(index, (name, label_file))
+                if known[0] != name:
+                    raise DatasetError(
+                        f"{label_file}: label index {index} is {name!r}, but {known[1]} calls it "
+                        f"{known[0]!r}; prepare folders with different numberings separately"
+                    )
+    if not names:
+        return None
+    return tuple(names[i][0] if i in names else f"class_{i}" for i in range(max(names) + 1))
+
+
 def dataset_classes(spec: DatasetSpec, items: list[SourceItem]) -> tuple[str, ...] | None:
-    """Class names; for ``npz`` those of the first file that has them."""
+    """Class names; for ``npz`` those of the first file that has them; for the estimator datasets
+    the class folders, or the Kinetics-skeleton label files."""
+    if spec.name in FOLDER_LABELLED:
+        folders = {item.sample: item.aux for item in items if item.sample >= 0}
+        return tuple(str(folders[i]) for i in range(len(folders))) if folders else None
+    if spec.name == "kinetics-skeleton":
+        return _kinetics_classes(items)
     if spec.class_names is not None or spec.name != "npz":
         return spec.class_names
     for item in items:
@@ -215,6 +349,11 @@ def dataset_classes(spec: DatasetSpec, items: list[SourceItem]) -> tuple[str, ..
 
 
 def dataset_layout(spec: DatasetSpec, items: list[SourceItem]) -> str:
+    """The layout of a dataset's clips: the spec's, or read from the first file."""
+    if spec.name == "synthetic" and items and items[0].path.count(":") == 3:
+        return items[0].path.split(":")[2]
+    if not spec.layout and items:
+        return read_item(items[0])[0].layout
     if spec.name == "npz" and items:
         layouts = {read_npz_header(item.path)["layout"] for item in items}
         if len(layouts) > 1:
@@ -242,6 +381,11 @@ def dataset_protocols(
     unavailable: dict[str, str] = {}
     if spec.name == "npz":
         names = sorted({p for item in items for p in read_npz_header(item.path)["protocols"]})
+        protocols = {p: _from_file(p) for p in names}
+    if spec.name == "pyskl":
+        names = sorted(
+            {p for item in items for clip in read_pyskl(item.path) for p in clip.meta.extra["splits"]}
+        )
         protocols = {p: _from_file(p) for p in names}
     if spec.name == "pku-mmd":
         for protocol, file_name in (("xsub", "cross-subject.txt"), ("xview", "cross-view.txt")):

@@ -35,6 +35,7 @@ from skeleton.datasets import (
 )
 from skeleton.errors import DatasetError, SkeletonError
 from skeleton.layouts import Layout, get_layout
+from skeleton.mapping import map_clip, mapping_path
 from skeleton.pipelines import Pipeline, get_pipeline
 from skeleton.prepared import FILES, FORMAT, FORMAT_VERSION, content_hash
 from skeleton.readers.ntu import read_skip_list
@@ -48,8 +49,13 @@ def _reason(err: SkeletonError, source: str) -> str:
     return text[len(source) :].lstrip(": ") if text.startswith(source) else text
 
 
-def _process(item: SourceItem, pipeline: Pipeline, layout: Layout, skip: frozenset[str]) -> list[Outcome]:
-    """Read and preprocess one item: ("ok", joints, label, meta) or ("skipped", source, reason, None)."""
+def _process(
+    item: SourceItem, pipeline: Pipeline, layout: Layout, skip: frozenset[str], map_to: str | None = None
+) -> list[Outcome]:
+    """Read and preprocess one item: ("ok", joints, label, meta) or ("skipped", source, reason, None).
+
+    With ``map_to``, clips are first mapped to that layout (``skeleton.mapping``).
+    """
     if Path(item.path).stem in skip:
         return [("skipped", item.path, "listed in the skip list (known sample with missing skeleton)", None)]
     try:
@@ -58,6 +64,17 @@ def _process(item: SourceItem, pipeline: Pipeline, layout: Layout, skip: frozens
         return [("skipped", item.path, _reason(err, item.path), None)]
     out: list[Outcome] = []
     for clip in clips:
+        if map_to is not None:
+            try:
+                clip = map_clip(clip, map_to).clip
+            except SkeletonError as err:
+                out.append(("skipped", clip.meta.source, str(err), None))
+                continue
+        if clip.channels != pipeline.input_channels:
+            takes = f"the pipeline {pipeline.name!r} takes {pipeline.input_channels!r}"
+            reason = f"channels {clip.channels!r}, {takes}"
+            out.append(("skipped", clip.meta.source, reason, None))
+            continue
         if clip.layout != layout.name:
             out.append(
                 ("skipped", clip.meta.source, f"layout {clip.layout!r}, expected {layout.name!r}", None)
@@ -96,9 +113,13 @@ def prepare_dataset(
     *,
     protocols: list[str] | None = None,
     pipeline: str = "vcl-official",
+    pipeline_options: dict[str, Any] | None = None,
+    map_to: str | None = None,
     skip_list: str | Path | None = None,
     num_samples: int = 2000,
     seed: int = 0,
+    synthetic_layout: str = "ntu",
+    synthetic_channels: str = "xyz",
     workers: int | None = None,
     progress: bool = True,
     overwrite: bool = False,
@@ -111,8 +132,13 @@ def prepare_dataset(
         out: output directory; must not exist unless ``overwrite``.
         protocols: protocols to split by (default: every protocol the dataset has).
         pipeline: preprocessing pipeline name.
+        pipeline_options: its options (e.g. ``{"keep_score": False}`` for ``pose2d``); recorded
+            in the manifest's ``pipeline``.
+        map_to: map every clip to this layout first (``skeleton.mapping``).
         skip_list: file of sample names to skip (e.g. NTU samples with missing skeletons).
         num_samples, seed: size and seed of the ``synthetic`` dataset.
+        synthetic_layout, synthetic_channels: its layout and channels (``xyz`` metres, ``xys`` /
+            ``xy`` pixels through a camera).
         workers: worker processes (default: all cores).
     """
     spec = get_dataset(dataset)
@@ -120,11 +146,28 @@ def prepare_dataset(
     root_path = Path(root) if root is not None else None
     if out.exists() and not overwrite:
         raise DatasetError(f"{out}: already exists; choose another --out or pass --overwrite")
-    proc = get_pipeline(pipeline)
-    items = discover(spec, root_path, num_samples=num_samples, seed=seed)
+    proc = get_pipeline(pipeline, **(pipeline_options or {}))
+    items = discover(
+        spec,
+        root_path,
+        num_samples=num_samples,
+        seed=seed,
+        synthetic_layout=synthetic_layout,
+        synthetic_channels=synthetic_channels,
+    )
     if not items:
         raise DatasetError(f"{root}: no {dataset} files found")
-    layout = get_layout(dataset_layout(spec, items))
+    source_layout = dataset_layout(spec, items)
+    layout = get_layout(map_to or source_layout)
+    mapping = None
+    if map_to is not None and map_to != source_layout:
+        chain = mapping_path(source_layout, map_to)  # an unknown pair fails here, before any work
+        mapped = map_clip(read_item(items[0])[0], map_to)
+        mapping = {
+            "from": source_layout,
+            "via": [m.target for m in chain[:-1]],
+            "synthesised": list(mapped.synthesised),
+        }
     class_names = dataset_classes(spec, items)
     splitters, unavailable = dataset_protocols(spec, items, root_path)
     if protocols:
@@ -137,7 +180,7 @@ def prepare_dataset(
             )
         splitters = {p: splitters[p] for p in protocols}
     skip = frozenset(read_skip_list(skip_list)) if skip_list else frozenset()
-    work = partial(_process, pipeline=proc, layout=layout, skip=skip)
+    work = partial(_process, pipeline=proc, layout=layout, skip=skip, map_to=map_to)
 
     with publish_dir(out) as tmp:
         manifest = _write(
@@ -156,6 +199,7 @@ def prepare_dataset(
             skip_list,
             num_samples,
             seed,
+            mapping,
         )
     return manifest
 
@@ -176,6 +220,7 @@ def _write(
     skip_list: str | Path | None,
     num_samples: int,
     seed: int,
+    mapping: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     labels: list[int] = []
     metas: list[dict[str, Any]] = []
@@ -236,6 +281,9 @@ def _write(
         "dataset": dataset,
         "layout": layout.name,
         "joint_names": list(layout.joints),
+        "channels": proc.input_channels,
+        "input_channels": proc.output_channels,
+        "mapping": mapping,
         "pipeline": proc.describe(),
         "class_names": list(class_names) if class_names else None,
         "num_classes": num_classes,

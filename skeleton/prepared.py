@@ -2,12 +2,14 @@
 
 A prepared dataset is a directory holding:
 
-- ``joints.npy``: (N, C=3, T, V, M) float32, memory-mappable;
+- ``joints.npy``: (N, C, T, V, M) float32, memory-mappable (C = the manifest's
+  ``input_channels``: 3 for x, y, z or x, y, score, 2 for x, y);
 - ``labels.npy``: (N,) int64, -1 for unlabelled clips;
 - ``samples.jsonl``: one JSON object of metadata per clip, in order;
 - ``splits.npz``: ``<protocol>_train`` / ``<protocol>_test`` int64 index arrays;
 - ``skipped.json``: the inputs that were skipped, each with its reason;
-- ``manifest.json``: layout, pipeline and version, class names, split counts, source, counts and
+- ``manifest.json``: layout, raw-clip ``channels`` and network ``input_channels``, the layout
+  ``mapping`` applied (or null), pipeline and version, class names, split counts, source, counts and
   ``content_sha256`` (over joints, labels and sample names, so it does not depend on paths).
 """
 
@@ -53,7 +55,7 @@ class PreparedDataset:
 
     Attributes:
         manifest: the parsed ``manifest.json``.
-        joints: (N, 3, T, V, M) float32 memory map.
+        joints: (N, C, T, V, M) float32 memory map.
         labels: (N,) int64.
     """
 
@@ -125,6 +127,7 @@ class PreparedDataset:
             "num_samples": m["num_samples"],
             "num_classes": m["num_classes"],
             "layout": m["layout"],
+            "channels": m.get("channels", "xyz"),
             "pipeline": f"{m['pipeline']['name']} v{m['pipeline']['version']}",
             "shape": m["shape"],
             "dataset": m["dataset"],

@@ -19,7 +19,8 @@ from functools import partial
 import numpy as np
 
 from skeleton.clip import Clip, ClipMeta
-from skeleton.layouts import NTU
+from skeleton.layouts import NTU, get_layout
+from skeleton.render import as_layout, project
 
 SYNTHETIC_CLASSES: tuple[str, ...] = (
     "wave", "clap", "squat", "jump", "punch", "kick", "bow", "arms up", "turn around", "sit down",
@@ -363,15 +364,23 @@ def _shake_hands(bodies: list[Body], poses: list[Pose], u: np.ndarray, side: flo
     return np.stack([a, b + (a[mid, hand] - b[mid, hand]) * np.array([1.0, 0.0, 1.0])])
 
 
-def synthetic_clip(index: int, seed: int = 0) -> Clip:
-    """Synthetic clip number ``index`` of stream ``seed``: a pure function of both.
+def synthetic_clip(index: int, seed: int = 0, layout: str = "ntu", channels: str = "xyz") -> Clip:
+    """Synthetic clip number ``index`` of stream ``seed``: a pure function of the arguments.
 
-    Returns a Clip whose ``joints`` are (M=2, T, V=25, 3) float64 in metres, T in 40..120 (person 1
-    is all zeros except in TWO_PERSON_CLASSES), ``label = index % len(SYNTHETIC_CLASSES)``, subject
-    ``(index // len(SYNTHETIC_CLASSES)) % NUM_SUBJECTS + 1`` and layout ``ntu``.
+    Returns a Clip whose ``joints`` are (M=2, T, V, C) float64, T in 40..120 (person 1 is all
+    zeros except in TWO_PERSON_CLASSES), ``label = index % len(SYNTHETIC_CLASSES)``, subject
+    ``(index // len(SYNTHETIC_CLASSES)) % NUM_SUBJECTS + 1``.
+
+    The motion does not depend on ``layout`` or ``channels``: ``layout`` other than ``ntu``
+    renders the same noisy NTU body as that layout (``render.as_layout``); ``channels`` ``xyz``
+    gives camera-space metres, ``xys`` / ``xy`` pixels through a pinhole camera with estimator
+    defects (``render.project``, drawn from a stream of their own), with or without the score.
     """
     if index < 0 or seed < 0:
         raise ValueError(f"index and seed must be >= 0, got index={index}, seed={seed}")
+    if channels not in ("xyz", "xys", "xy"):
+        raise ValueError(f"channels must be xyz, xys or xy, got {channels!r}")
+    get_layout(layout)
     num_classes = len(SYNTHETIC_CLASSES)
     label, name = index % num_classes, SYNTHETIC_CLASSES[index % num_classes]
     subject = (index // num_classes) % NUM_SUBJECTS + 1
@@ -403,6 +412,11 @@ def synthetic_clip(index: int, seed: int = 0) -> Clip:
     scene = _rot(cam, _yaw(joints - centre, view) + offset)
     scene += rng.normal(0.0, rng.uniform(0.005, 0.012), scene.shape)
     scene[persons:] = 0.0
+    if layout != NTU.name:
+        scene = as_layout(scene, layout)
+    if channels != "xyz":
+        camera_rng = np.random.default_rng([seed, index, 2])
+        scene = project(scene, camera_rng, focal=float(camera_rng.uniform(500, 700)))[..., : len(channels)]
 
     meta = ClipMeta(
         source=f"synthetic:{seed}:{index}",
@@ -412,11 +426,13 @@ def synthetic_clip(index: int, seed: int = 0) -> Clip:
         view=str(camera),
         repetition=index // (num_classes * NUM_SUBJECTS) + 1,
         frame_range=(0, num_frames),
-        extra={"class_name": name},
+        extra={"class_name": name} | ({"units": "pixels"} if channels != "xyz" else {}),
     )
-    return Clip(joints=scene, label=label, meta=meta, layout="ntu")
+    return Clip(joints=scene, label=label, meta=meta, layout=layout, channels=channels)
 
 
-def generate_synthetic(num_samples: int, seed: int = 0) -> list[Clip]:
-    """``[synthetic_clip(i, seed) for i in range(num_samples)]``: balanced over the classes."""
-    return [synthetic_clip(i, seed) for i in range(num_samples)]
+def generate_synthetic(
+    num_samples: int, seed: int = 0, layout: str = "ntu", channels: str = "xyz"
+) -> list[Clip]:
+    """``[synthetic_clip(i, seed, layout, channels) for i in range(num_samples)]``, balanced over classes."""
+    return [synthetic_clip(i, seed, layout, channels) for i in range(num_samples)]

@@ -15,7 +15,7 @@ class PipelineResult:
     """A preprocessed clip.
 
     Attributes:
-        joints: (C=3, T, V, M) float32 network input.
+        joints: (C, T, V, M) float32 network input (C = the pipeline's ``output_channels``).
         frame_indices: (T,) source frame of each output frame (float positions when interpolated).
         body_slots: (M,) body slot of the raw clip that became each person.
         info: further pipeline-specific details.
@@ -47,6 +47,21 @@ class PipelineOptions:
         """Name, version and options, as recorded in manifests."""
         return {"name": self.name, "version": self.version, **asdict(self)}
 
+    @property
+    def input_channels(self) -> str:
+        """The channels a raw clip must hold (``Clip.channels``): x, y, z for these pipelines."""
+        return "xyz"
+
+    @property
+    def output_channels(self) -> int:
+        """C of the network input the pipeline produces."""
+        return 3
+
+    @property
+    def score_channel(self) -> bool:
+        """Whether the last output channel is a confidence score (bone and motion average it)."""
+        return False
+
 
 class Pipeline(Protocol):
     """What every pipeline offers: a name and version for manifests, its output size, a call."""
@@ -63,32 +78,46 @@ class Pipeline(Protocol):
     @property
     def num_persons(self) -> int: ...
 
+    @property
+    def input_channels(self) -> str: ...
+
+    @property
+    def output_channels(self) -> int: ...
+
+    @property
+    def score_channel(self) -> bool: ...
+
     def __call__(self, joints: np.ndarray, layout: Layout) -> PipelineResult: ...
 
     def describe(self) -> dict[str, Any]: ...
 
 
-def select_bodies(joints: np.ndarray, num_persons: int, max_bodies: int) -> tuple[np.ndarray, np.ndarray]:
+def select_bodies(
+    joints: np.ndarray, num_persons: int, max_bodies: int, coords: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Keep the ``num_persons`` most active of the first ``max_bodies`` body slots.
 
     Activity = std(x) + std(y) + std(z) over the frames where the body is present (its
-    coordinates do not sum to 0) x all joints; 0 for a body never present. Ties keep the order
+    values do not sum to 0) x all joints; 0 for a body never present. Ties keep the order
     of a stable ascending sort, reversed (the official VCL / 2s-AGCN rule).
 
     Args:
-        joints: (M_raw, F, V, 3) raw coordinates.
+        joints: (M_raw, F, V, C) raw values.
+        coords: how many leading channels are coordinates (the rest, a score, does not count
+            towards activity); default min(C, 3).
     Returns:
-        (num_persons, F, V, 3) float64 and the (num_persons,) chosen slots.
+        (num_persons, F, V, C) float64 and the (num_persons,) chosen slots.
     """
-    m_raw, frames, joints_per_body, _ = joints.shape
-    slots = np.zeros((max(max_bodies, num_persons), frames, joints_per_body, 3))
+    m_raw, frames, joints_per_body, channels = joints.shape
+    coords = min(channels, 3) if coords is None else coords
+    slots = np.zeros((max(max_bodies, num_persons), frames, joints_per_body, channels))
     kept = min(m_raw, max_bodies)
     slots[:kept] = joints[:kept]
     scores = np.zeros(len(slots))
     for s, body in enumerate(slots[:max_bodies]):
         present = body[body.sum(axis=(1, 2)) != 0]
         if len(present):
-            scores[s] = sum(present[..., c].std() for c in range(3))
+            scores[s] = sum(present[..., c].std() for c in range(coords))
     order = np.argsort(scores, kind="stable")[::-1][:num_persons]
     return slots[order], order.astype(np.int64)
 

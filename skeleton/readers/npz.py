@@ -5,12 +5,14 @@ Keys (only ``joints`` is required; arrays are loaded with ``allow_pickle=False``
 ==================  ===============  ==========================================================
 key                 shape            meaning
 ==================  ===============  ==========================================================
-``joints``          (N, M, T, V, 3)  float coordinates; also accepted: (M, T, V, 3) or (T, V, 3)
+``joints``          (N, M, T, V, C)  float values; also accepted: (M, T, V, C) or (T, V, C)
                                      for a single clip
 ``lengths``         (N,) int         valid frames per clip (frames past it are padding)
 ``labels``          (N,) int         0-based class index, -1 for unlabelled
 ``class_names``     (C,) str         class names, index = label
-``layout``          () str           ``ntu`` (default), ``kinect_v1`` or ``msr``
+``layout``          () str           ``ntu`` (default) or any other layout name (``coco17``, ...)
+``channels``        () str           ``xyz`` (default for C = 3 in a capture layout), ``xy``,
+                                     ``xys`` (default for C = 3 in an estimator layout), ``xyzs``
 ``names``           (N,) str         sample names (default ``<file stem>_<i>``)
 ``subjects``        (N,) int         performer ids
 ``views``           (N,) str         camera / view ids
@@ -22,6 +24,7 @@ key                 shape            meaning
 
 from __future__ import annotations
 
+import math
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -31,11 +34,108 @@ import numpy as np
 from skeleton.clip import Clip, ClipMeta, check_joints
 from skeleton.errors import ClipFormatError
 from skeleton.layouts import LAYOUTS
+from skeleton.readers.common import check_channels_name, default_channels
+from skeleton.readers.limits import ReadLimits
+from skeleton.readers.limits import current as current_limits
 
 PER_CLIP_KEYS = ("lengths", "labels", "names", "subjects", "views", "setups", "repetitions")
 
 
+MAX_MEMBERS = 256  # arrays in one file: the keys above, one split per protocol
+
+
+def _check_members(path: Path, limits: ReadLimits) -> None:
+    """Refuse a file whose members would decompress past ``limits``, from the zip directory and
+    each member's ``.npy`` header, before any array is loaded: only stored or deflate members
+    (numpy writes nothing else; bzip2 and lzma decompress without an output bound), declared sizes
+    and ratios within bounds, header shapes within the clip limits and no larger than declared."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except (OSError, zipfile.BadZipFile, ValueError, EOFError) as err:
+        raise ClipFormatError(path, f"not a readable .npz file ({err})") from None
+    with archive:
+        infos = archive.infolist()
+        if len(infos) > MAX_MEMBERS:
+            raise ClipFormatError(
+                path, "too many arrays", expected=f"at most {MAX_MEMBERS}", actual=len(infos)
+            )
+        for info in infos:
+            _check_member(path, archive, info, limits)
+
+
+def _check_member(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: ReadLimits) -> None:
+    key = info.filename.removesuffix(".npy")
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise ClipFormatError(
+            path,
+            "unsupported compression",
+            field=key,
+            expected="stored or deflate",
+            actual=info.compress_type,
+        )
+    ratio = info.file_size / max(info.compress_size, 1)
+    if ratio > limits.max_ratio:
+        raise ClipFormatError(
+            path,
+            "compression ratio too high",
+            field=key,
+            expected=f"at most {limits.max_ratio:g}",
+            actual=f"{ratio:.0f}",
+        )
+    if limits.max_array_bytes is not None and info.file_size > limits.max_array_bytes:
+        raise ClipFormatError(
+            path,
+            "array too large",
+            field=key,
+            expected=f"at most {limits.max_array_bytes} bytes",
+            actual=info.file_size,
+        )
+    try:
+        with archive.open(info) as handle:  # deflate: decompressed in bounded steps, header only
+            version = np.lib.format.read_magic(handle)
+            read_header = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
+            shape, _, dtype = read_header(handle)
+            header_end = handle.tell()
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, RuntimeError) as err:
+        raise ClipFormatError(path, f"not a readable .npy member ({err})", field=key) from None
+    nbytes = math.prod(shape) * dtype.itemsize
+    if dtype.hasobject:
+        raise ClipFormatError(path, "object arrays are not accepted", field=key)
+    if header_end + nbytes > info.file_size:
+        raise ClipFormatError(
+            path,
+            "array larger than its declared size",
+            field=key,
+            expected=f"{info.file_size} bytes",
+            actual=header_end + nbytes,
+        )
+    if limits.max_array_bytes is not None and nbytes > limits.max_array_bytes:
+        raise ClipFormatError(
+            path,
+            "array too large",
+            field=key,
+            expected=f"at most {limits.max_array_bytes} bytes",
+            actual=nbytes,
+        )
+    if key == "joints" and len(shape) in (3, 4, 5):
+        bounds = (("clips", limits.max_clips), ("persons", limits.max_persons), ("frames", limits.max_frames))
+        axes = {"clips": 0 if len(shape) == 5 else None, "persons": len(shape) - 4, "frames": len(shape) - 3}
+        for what, bound in bounds:
+            axis = axes[what]
+            if bound is not None and axis is not None and axis >= 0 and shape[axis] > bound:
+                raise ClipFormatError(
+                    path, f"too many {what}", field="joints", expected=f"at most {bound}", actual=shape[axis]
+                )
+
+
 def _load(path: Path) -> dict[str, np.ndarray]:
+    limits = current_limits()
+    if limits is not None:
+        _check_members(path, limits)
     try:
         with np.load(path, allow_pickle=False) as data:
             return {key: data[key] for key in data.files}
@@ -52,7 +152,14 @@ def read_npz_header(path: str | Path) -> dict[str, Any]:
         raise ClipFormatError(path, "unknown layout", field="layout", expected=sorted(LAYOUTS), actual=layout)
     names = [str(n) for n in data["class_names"]] if "class_names" in data else None
     protocols = sorted(key[len("split_") :] for key in data if key.startswith("split_"))
-    return {"layout": layout, "class_names": names, "protocols": protocols}
+    channels = None
+    if "joints" in data and data["joints"].ndim >= 3:
+        c = int(data["joints"].shape[-1])
+        if "channels" in data:
+            channels = check_channels_name(str(data["channels"]), c, path, "channels")
+        else:
+            channels = default_channels(c, layout, path, "joints")
+    return {"layout": layout, "class_names": names, "protocols": protocols, "channels": channels}
 
 
 def read_npz(path: str | Path) -> list[Clip]:
@@ -71,7 +178,7 @@ def read_npz(path: str | Path) -> list[Clip]:
             path,
             "wrong array shape",
             field="joints",
-            expected="(N, M, T, V, 3), (M, T, V, 3) or (T, V, 3)",
+            expected="(N, M, T, V, C), (M, T, V, C) or (T, V, C)",
             actual=joints.shape,
         )
     n = joints.shape[0]
@@ -93,7 +200,13 @@ def read_npz(path: str | Path) -> list[Clip]:
                 expected=f"1..{joints.shape[2]}",
                 actual=length,
             )
-        arr = check_joints(joints[i, :, :length], f"{path} {field}", num_joints, field_name=field)
+        arr = check_joints(
+            joints[i, :, :length],
+            f"{path} {field}",
+            num_joints,
+            field_name=field,
+            channels=header["channels"],
+        )
         label = int(data["labels"][i]) if "labels" in data else -1
         if label < -1 or (class_names is not None and label >= len(class_names)):
             raise ClipFormatError(
@@ -121,7 +234,15 @@ def read_npz(path: str | Path) -> list[Clip]:
             frame_range=(0, length),
             extra={"splits": splits, "index": i},
         )
-        clips.append(Clip(joints=arr, label=None if label < 0 else label, meta=meta, layout=header["layout"]))
+        clips.append(
+            Clip(
+                joints=arr,
+                label=None if label < 0 else label,
+                meta=meta,
+                layout=header["layout"],
+                channels=header["channels"],
+            )
+        )
     return clips
 
 
@@ -133,7 +254,8 @@ def write_npz(path: str | Path, clips: list[Clip], class_names: list[str] | None
     m = max(c.joints.shape[0] for c in clips)
     t = max(c.num_frames for c in clips)
     v = clips[0].joints.shape[2]
-    joints = np.zeros((len(clips), m, t, v, 3), dtype=np.float32)
+    channels = clips[0].channels
+    joints = np.zeros((len(clips), m, t, v, len(channels)), dtype=np.float32)
     for i, c in enumerate(clips):
         joints[i, : c.joints.shape[0], : c.num_frames] = c.joints
     arrays: dict[str, np.ndarray] = {
@@ -142,6 +264,7 @@ def write_npz(path: str | Path, clips: list[Clip], class_names: list[str] | None
         "labels": np.array([-1 if c.label is None else c.label for c in clips]),
         "names": np.array([c.meta.name for c in clips]),
         "layout": np.array(layout),
+        "channels": np.array(channels),
     }
     if class_names is not None:
         arrays["class_names"] = np.array(class_names)

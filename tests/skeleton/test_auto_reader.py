@@ -30,8 +30,11 @@ def test_format_is_chosen_by_extension_and_content(tmp_path: Path) -> None:
 
 
 def test_unknown_and_missing_files(tmp_path: Path) -> None:
+    (tmp_path / "clip.bvh").write_text("{}")
+    with pytest.raises(ClipFormatError, match=r"unsupported file type: expected .skeleton.*got .bvh"):
+        read_clips(tmp_path / "clip.bvh")
     (tmp_path / "clip.json").write_text("{}")
-    with pytest.raises(ClipFormatError, match=r"unsupported file type: expected .skeleton.*got .json"):
+    with pytest.raises(ClipFormatError, match=r"unrecognised JSON clip"):
         read_clips(tmp_path / "clip.json")
     with pytest.raises(ClipFormatError, match="no such file"):
         read_clips(tmp_path / "gone.skeleton")

@@ -156,7 +156,12 @@ def test_npz_round_trip(tmp_path: Path) -> None:
     assert [c.label for c in back] == [1, None, 0]
     assert [c.meta.name for c in back] == ["c0", "c1", "c2"]
     np.testing.assert_allclose(back[1].joints, clips[1].joints, atol=1e-6)  # stored as float32
-    assert read_npz_header(path) == {"layout": "ntu", "class_names": ["a", "b"], "protocols": []}
+    assert read_npz_header(path) == {
+        "layout": "ntu",
+        "class_names": ["a", "b"],
+        "protocols": [],
+        "channels": "xyz",
+    }
 
 
 def test_npz_single_clip_and_splits(tmp_path: Path) -> None:

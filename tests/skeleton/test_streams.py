@@ -35,3 +35,25 @@ def test_streams_with_a_batch_axis() -> None:
 def test_unknown_stream() -> None:
     with pytest.raises(ValueError, match="unknown stream 'accel'; known streams: joint, bone, motion"):
         derive_stream(np.zeros((3, 2, 25, 1)), NTU, "accel")
+
+
+def test_two_channel_streams_differentiate_both_coordinates() -> None:
+    x = np.random.default_rng(1).normal(size=(2, 5, 3, 1))
+    b, m = bone(x, CHAIN.parents), motion(x)
+    np.testing.assert_allclose(b[:, :, 0], x[:, :, 0] - x[:, :, 1])
+    np.testing.assert_allclose(m[:, :-1], x[:, 1:] - x[:, :-1])
+
+
+def test_score_channel_is_averaged_not_differentiated() -> None:
+    x = np.zeros((3, 2, 3, 1))  # (x, y, score), 2 frames, joints a, b, c
+    x[0, 0, :, 0] = [1, 2, 4]
+    x[2, 0, :, 0] = [0.2, 0.6, 1.0]
+    x[2, 1, :, 0] = [0.4, 0.8, 0.0]
+    b = bone(x, CHAIN.parents, score=True)
+    assert b[0, 0, :, 0].tolist() == [-1, 0, 2]
+    np.testing.assert_allclose(b[2, 0, :, 0], [0.4, 0.6, 0.8])  # mean with parent b (0.6)
+    m = motion(x, score=True)
+    np.testing.assert_allclose(m[2, 0, :, 0], [0.3, 0.7, 0.5])
+    assert not m[:, 1].any()
+    np.testing.assert_array_equal(derive_stream(x, CHAIN, "motion", score=True), m)
+    assert derive_streams(x, CHAIN, score=True)["bone"].tolist() == b.tolist()
