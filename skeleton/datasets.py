@@ -13,6 +13,7 @@ unlabelled.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Callable
@@ -107,6 +108,16 @@ def _pkummd_xview(meta: ClipMeta) -> str | None:
     return None if meta.view is None else ("train" if meta.view in PKUMMD_XVIEW_TRAIN_VIEWS else "test")
 
 
+HOLDOUT_TEST_PERCENT = 30
+
+
+def _holdout(meta: ClipMeta) -> str:
+    """A fixed 70/30 split by a hash of the clip's name, for data with no subjects or views (pose
+    estimator output): the same clip always falls on the same side, whatever else is prepared."""
+    bucket = int(hashlib.sha256(meta.name.encode()).hexdigest()[:8], 16) % 100
+    return "test" if bucket < HOLDOUT_TEST_PERCENT else "train"
+
+
 def _from_file(protocol: str) -> Splitter:
     return lambda meta: meta.extra.get("splits", {}).get(protocol)
 
@@ -124,10 +135,10 @@ DATASETS: dict[str, DatasetSpec] = {
     "npz": DatasetSpec("npz", "ntu", None, {}),
     "synthetic": DatasetSpec("synthetic", "ntu", SYNTHETIC_CLASSES, {"xsub": _odd_subject_train}),
     # pose-estimator output; "" = the layout is read from the files
-    "openpose": DatasetSpec("openpose", "", None, {}),
-    "kinetics-skeleton": DatasetSpec("kinetics-skeleton", "openpose18", None, {}),
-    "landmarks": DatasetSpec("landmarks", "", None, {}),
-    "arrays": DatasetSpec("arrays", "", None, {}),
+    "openpose": DatasetSpec("openpose", "", None, {"holdout": _holdout}),
+    "kinetics-skeleton": DatasetSpec("kinetics-skeleton", "openpose18", None, {"holdout": _holdout}),
+    "landmarks": DatasetSpec("landmarks", "", None, {"holdout": _holdout}),
+    "arrays": DatasetSpec("arrays", "", None, {"holdout": _holdout}),
     "pyskl": DatasetSpec("pyskl", "", None, {}),
 }
 ESTIMATOR_DATASETS = ("openpose", "kinetics-skeleton", "landmarks", "arrays", "pyskl")
