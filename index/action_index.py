@@ -2,7 +2,15 @@
 
 Searches take the current ``Snapshot`` reference once and answer from it; ``add``, ``remove`` and
 ``rebuild`` write a complete new version (``index.store``) under a write lock and then swap the
-reference, so concurrent searches never see half an update. Uncertainty-aware search re-ranks the
+reference, so concurrent searches never see half an update.
+
+No acknowledged write is lost to a rebuild. ``begin_rebuild`` marks the moment a rebuild is
+accepted; the rebuild replaces the collection as it was then. Adds and removes acknowledged after
+that moment (each already its own durable version) are journalled and re-applied on top of the
+rebuilt collection when it is committed, in the order they happened; a failed rebuild
+(``abort_rebuild``) drops the journal, the writes being in the live versions already. Automatic
+ids come from the persisted counter (``index.store``, ``NEXT_ID``), rebuilt items included, so an
+id names one item for the life of the index directory. Uncertainty-aware search re-ranks the
 top candidates by the mutual likelihood score of probabilistic embeddings (Shi & Jain, ICCV 2019):
 MLS(x, y) = -1/2 sum_d [(mu_x - mu_y)^2 / (s_x^2 + s_y^2) + log(s_x^2 + s_y^2)], up to a constant.
 """
@@ -59,23 +67,34 @@ class ActionIndex:
     Args:
         root: index directory (with ``CURRENT``).
         model_sha256, dim: when given, versions built by another model are refused.
+        writer: this process writes the index: at open, remove what a crashed write left
+            (``store.recover``).
     """
 
-    def __init__(self, root: str | Path, model_sha256: str | None = None, dim: int | None = None) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        model_sha256: str | None = None,
+        dim: int | None = None,
+        writer: bool = False,
+    ) -> None:
         self.root = Path(root)
         self.model_sha256 = model_sha256
         self.dim = dim
         self.messages: list[str] = []
         self._write_lock = threading.Lock()
+        self._journal: list[tuple[str, Any]] | None = None  # writes since begin_rebuild
+        if writer and (self.root / "CURRENT").is_file():
+            for name in store.recover(self.root):
+                self.messages.append(f"removed {name} left by an interrupted write")
+                log.warning(self.messages[-1])
         self._snapshot = self._load()
 
     # ------------------------------------------------------------------ loading
     def _load(self) -> Snapshot:
-        pointer = self.root / "CURRENT"
-        if not pointer.is_file():
-            raise IndexStoreError(f"{self.root}: not an action index (no CURRENT)")
-        current = pointer.read_text().strip()
-        candidates = [current] + [v for v in reversed(store.versions(self.root)) if v != current]
+        current = store.read_current(self.root)
+        # only versions older than the current one were ever published before it
+        candidates = [current] + [v for v in reversed(store.versions(self.root)) if v < current]
         for name in candidates:
             try:
                 manifest = store.verify(self.root / name, self.model_sha256, self.dim)
@@ -88,7 +107,17 @@ class ActionIndex:
                 self.messages.append(f"fell back to the previous good version {name}")
                 log.warning(self.messages[-1])
             return store.load_snapshot(self.root / name, manifest)
-        raise IndexStoreError(f"{self.root}: no usable version ({'; '.join(self.messages)})")
+        raise IndexStoreError(f"{self.root.name}: no usable version ({'; '.join(self.messages)})")
+
+    def reload(self) -> bool:
+        """Load the version ``CURRENT`` names now when it differs from the served one (a follower
+        of another process's writes); True when the served version changed."""
+        current = store.read_current(self.root)
+        if current == self._snapshot.version:
+            return False
+        manifest = store.verify(self.root / current, self.model_sha256, self.dim)
+        self._snapshot = store.load_snapshot(self.root / current, manifest)
+        return True
 
     @classmethod
     def create(
@@ -106,7 +135,7 @@ class ActionIndex:
             raise IndexStoreError("item ids must be unique")
         model = {"sha256": model_sha256, "dim": vectors.shape[1]}
         store.write_version(Path(root), vectors, ids, items, sigmas, model, kind)
-        return cls(root, model_sha256, vectors.shape[1])
+        return cls(root, model_sha256, vectors.shape[1], writer=True)
 
     # ------------------------------------------------------------------ reading
     @property
@@ -243,11 +272,29 @@ class ActionIndex:
         )
         return ids, vectors, items, sigmas
 
-    def _commit(self, vectors: np.ndarray, items: list[metadata.Item], sigmas: np.ndarray | None) -> str:
+    def _next_id(self) -> int:
+        return max(int(self._snapshot.manifest.get("next_id", 0)), store.read_counter(self.root))
+
+    def _reserve(self, count: int) -> int:
+        """The first of ``count`` fresh automatic ids, persisted as used before they are handed out."""
+        first = self._next_id()
+        store.write_counter(self.root, first + count)
+        return first
+
+    def _commit(
+        self,
+        vectors: np.ndarray,
+        items: list[metadata.Item],
+        sigmas: np.ndarray | None,
+        model_sha256: str | None = None,
+    ) -> str:
         ids = np.array([item.id for item in items], dtype=np.int64)
-        model = {"sha256": self._snapshot.manifest["model_sha256"], "dim": self._snapshot.manifest["dim"]}
+        model = {
+            "sha256": model_sha256 or self._snapshot.manifest["model_sha256"],
+            "dim": vectors.shape[1] if len(vectors) else self._snapshot.manifest["dim"],
+        }
         directory = store.write_version(
-            self.root, vectors, ids, items, sigmas, model, self._snapshot.manifest["kind"]
+            self.root, vectors, ids, items, sigmas, model, self._snapshot.manifest["kind"], self._next_id()
         )
         manifest = store.verify(directory)
         self._snapshot = store.load_snapshot(directory, manifest)  # the single reference swap
@@ -262,21 +309,25 @@ class ActionIndex:
                     f"embedding dim {vectors.shape[1]} does not match the index's {snapshot.manifest['dim']}"
                 )
             ids, old_vectors, old_items, old_sigmas = self._rows(snapshot)
-            next_id = snapshot.manifest["next_id"]
-            for item in items:
-                if item.id < 0:
-                    item.id = next_id
-                next_id = max(next_id, item.id + 1)
-            clash = set(ids.tolist()) & {item.id for item in items}
+            clash = set(ids.tolist()) & {item.id for item in items if item.id >= 0}
             if clash:
                 raise IndexStoreError(f"ids already in the index: {sorted(clash)[:5]}")
+            automatic = [item for item in items if item.id < 0]
+            first = self._reserve(len(automatic)) if automatic else 0
+            for k, item in enumerate(automatic):
+                item.id = first + k
+            if any(item.id >= self._next_id() for item in items):  # explicit ids past the counter
+                store.write_counter(self.root, max(item.id for item in items) + 1)
             has_sigma = snapshot.manifest["has_sigma"] and sigmas is not None
             all_sigmas = (
                 np.concatenate([old_sigmas, sigmas])
                 if has_sigma and old_sigmas is not None
                 else (sigmas if has_sigma and not len(ids) else None)
             )
-            return self._commit(np.concatenate([old_vectors, vectors]), old_items + items, all_sigmas)
+            version = self._commit(np.concatenate([old_vectors, vectors]), old_items + items, all_sigmas)
+            if self._journal is not None:
+                self._journal.append(("add", (np.array(vectors), list(items), sigmas)))
+            return version
 
     def remove(self, remove_ids: list[int]) -> str:
         """Remove items by id; unknown ids are an error naming them."""
@@ -286,11 +337,26 @@ class ActionIndex:
             if unknown:
                 raise IndexStoreError(f"ids not in the index: {unknown[:5]}")
             keep = ~np.isin(ids, remove_ids)
-            return self._commit(
+            version = self._commit(
                 vectors[keep],
                 [it for it, k in zip(items, keep, strict=True) if k],
                 None if sigmas is None else sigmas[keep],
             )
+            if self._journal is not None:
+                self._journal.append(("remove", list(remove_ids)))
+            return version
+
+    def begin_rebuild(self) -> None:
+        """Mark a rebuild as accepted: writes from now on are re-applied on top of it."""
+        with self._write_lock:
+            if self._journal is not None:
+                raise IndexStoreError("a rebuild is already in progress")
+            self._journal = []
+
+    def abort_rebuild(self) -> None:
+        """The accepted rebuild failed: forget the journal (those writes are live already)."""
+        with self._write_lock:
+            self._journal = None
 
     def rebuild(
         self,
@@ -299,16 +365,30 @@ class ActionIndex:
         sigmas: np.ndarray | None,
         model_sha256: str | None = None,
     ) -> str:
-        """Replace the whole collection (e.g. re-embedded with the current model)."""
+        """Replace the whole collection (e.g. re-embedded with the current model) as it was at
+        ``begin_rebuild`` (or now, without it): the items get fresh ids from the counter, then the
+        writes acknowledged since ``begin_rebuild`` are re-applied on top, in order."""
         with self._write_lock:
-            model = {
-                "sha256": model_sha256 or self._snapshot.manifest["model_sha256"],
-                "dim": vectors.shape[1],
-            }
-            ids = np.array([item.id for item in items], dtype=np.int64)
-            directory = store.write_version(
-                self.root, vectors, ids, items, sigmas, model, self._snapshot.manifest["kind"]
-            )
-            self.model_sha256 = model["sha256"]
-            self._snapshot = store.load_snapshot(directory, store.verify(directory))
-            return directory.name
+            journal, self._journal = self._journal or [], None
+            first = self._reserve(len(items))
+            for k, item in enumerate(items):
+                item.id = first + k
+            rows = list(zip(items, np.asarray(vectors), _each(sigmas, len(items)), strict=True))
+            for kind, change in journal:
+                if kind == "add":
+                    added, added_items, added_sigmas = change
+                    rows += zip(added_items, added, _each(added_sigmas, len(added_items)), strict=True)
+                else:
+                    gone = set(change)
+                    rows = [row for row in rows if row[0].id not in gone]
+            dim = vectors.shape[1]
+            all_vectors = np.stack([v for _, v, _ in rows]) if rows else np.zeros((0, dim), np.float32)
+            has_sigma = bool(rows) and all(s is not None for _, _, s in rows)
+            all_sigmas = np.stack([s for _, _, s in rows if s is not None]) if has_sigma else None
+            version = self._commit(all_vectors, [item for item, _, _ in rows], all_sigmas, model_sha256)
+            self.model_sha256 = model_sha256 or self.model_sha256
+            return version
+
+
+def _each(sigmas: np.ndarray | None, count: int) -> list[np.ndarray | None]:
+    return [None] * count if sigmas is None else list(np.asarray(sigmas))

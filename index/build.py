@@ -14,6 +14,7 @@ from index.preview import make_previews
 from runtime.model import OnnxModel
 from skeleton.clip import Clip
 from skeleton.errors import SkeletonError
+from skeleton.mapping import map_clip
 from skeleton.pipelines import preprocess_clips
 from skeleton.prepared import PreparedDataset
 from skeleton.readers.auto import read_clips
@@ -102,9 +103,13 @@ def from_files(
 def from_clips(
     model: OnnxModel, clips: list[Clip], first_id: int = -1, previews: bool = True
 ) -> tuple[Embeddings, list[Item]]:
-    """Raw clips -> the model's preprocessing -> embeddings and index items."""
+    """Raw clips -> the model's preprocessing -> embeddings and index items. A clip in another
+    layout is mapped to the model's first (``skeleton.mapping``; its item's ``user`` metadata
+    says ``mapped_from``)."""
     if not clips:
         raise SkeletonError("no clips to index")
+    mapped_from = [c.layout if c.layout != model.manifest.layout else None for c in clips]
+    clips = [map_clip(c, model.manifest.layout).clip for c in clips]
     joints = preprocess_clips(clips, model.manifest.layout, model.manifest.pipeline)
     embeddings = embed_joints(model, joints)
     blobs = _previews(joints, previews)
@@ -122,7 +127,7 @@ def from_clips(
             view=c.meta.view,
             dataset=c.meta.dataset,
             added=now,
-            user={"name": c.meta.name},
+            user={"name": c.meta.name, **({"mapped_from": mapped_from[i]} if mapped_from[i] else {})},
             preview=blobs[i],
         )
         for i, c in enumerate(clips)

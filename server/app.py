@@ -8,7 +8,10 @@ endpoints (index mutation): ``POST /v1/index/items[/files]``, ``DELETE /v1/index
 ``GET /``. The layers: ``server.routes`` (one router per concern, thin handlers), ``server.deps``
 (keys, the service), ``server.service`` (the model, index, batcher and jobs; knows no HTTP),
 ``server.schemas`` (request and response bodies). This module holds the lifespan, the middleware
-and the one mapping from errors to status codes (``ERRORS``).
+and the one mapping from errors to status codes (``ERRORS``). The middleware, outermost first:
+``RequestClock`` (the arrival the deadline counts from), metrics, ``KeyCheck`` (keys on the
+headers, before any body), ``BodySizeLimit``. Error details pass through ``Service.redact``, so no
+server path (data root, index, model, temporary upload directories) ever reaches a client.
 """
 
 from __future__ import annotations
@@ -24,9 +27,10 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from common.errors import VclError
+from server.access import KeyCheck
 from server.batching import DeadlineExceeded, QueueFull
 from server.errors import BadInput, Conflict, NotFound, NotReady
-from server.limits import BodySizeLimit
+from server.limits import BodySizeLimit, RequestClock
 from server.metrics import Metrics, MetricsMiddleware
 from server.routes import admin, health, inference, page, search
 from server.schemas import ErrorOut, rule_detail
@@ -50,7 +54,9 @@ ERROR_RESPONSE: dict[int | str, dict[str, Any]] = {
 
 async def answer_error(request: Request, exc: Exception) -> JSONResponse:
     status, headers = next(ERRORS[cls] for cls in type(exc).__mro__ if cls in ERRORS)
-    return JSONResponse(status_code=status, content={"detail": str(exc)}, headers=headers)
+    service: Service | None = getattr(request.app.state, "service", None) if request is not None else None
+    detail = service.redact(str(exc)) if service is not None else str(exc)
+    return JSONResponse(status_code=status, content={"detail": detail}, headers=headers)
 
 
 async def answer_invalid_request(request: Request, exc: Exception) -> JSONResponse:
@@ -82,7 +88,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.service = service
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(KeyCheck, settings=settings)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(RequestClock)
     for error in ERRORS:
         app.add_exception_handler(error, answer_error)
     app.add_exception_handler(RequestValidationError, answer_invalid_request)

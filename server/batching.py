@@ -8,9 +8,11 @@ requests announce themselves (``announce``) before their preprocessing starts, a
 queued or announced the batch runs at once, so a lone request never pays the gathering window.
 A full queue is refused at once (``QueueFull``, the app answers 503 with Retry-After); a request
 still waiting at its deadline gets ``DeadlineExceeded`` (504) and is dropped from any batch not
-yet run. Inputs are validated before they are queued, so one bad clip cannot reach a batch; should
-the runtime still fail on a batch, each request in it is re-run alone, so only the failing request
-sees the error.
+yet run. The deadline counts from the request's arrival (``ARRIVAL``, set by the app's middleware
+when the request line and headers are in, before the body is read and the clips preprocessed),
+or from queue entry when no arrival is known. Inputs are validated before they are queued, so one
+bad clip cannot reach a batch; should the runtime still fail on a batch, each request in it is
+re-run alone, so only the failing request sees the error.
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ import asyncio
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 import numpy as np
 
 RunFn = Callable[[np.ndarray], dict[str, np.ndarray]]
 POLL_S = 0.001  # how often a gathering batch re-checks whether announced requests are still coming
+ARRIVAL: ContextVar[float | None] = ContextVar("vcl_request_arrival", default=None)  # time.monotonic()
 
 
 class QueueFull(Exception):
@@ -118,9 +122,14 @@ class Batcher:
         self, inputs: np.ndarray, announcement: Announcement | None = None
     ) -> dict[str, np.ndarray]:
         """Run ``inputs`` (n, C, T, V, M) as part of a batch; returns this request's output rows.
-        ``announcement``: from ``announce()``, when the caller announced this request."""
+        ``announcement``: from ``announce()``, when the caller announced this request. The deadline
+        is ``timeout_s`` after the request's ``ARRIVAL`` (or now, when none is set)."""
         loop = asyncio.get_running_loop()
-        request = _Request(inputs, time.monotonic() + self.timeout_s, loop.create_future())
+        now = time.monotonic()
+        deadline = (ARRIVAL.get() or now) + self.timeout_s
+        if deadline <= now:  # spent reading and preprocessing (an announcement ends with its block)
+            raise DeadlineExceeded(f"not answered within {self.timeout_s:g} s of its arrival")
+        request = _Request(inputs, deadline, loop.create_future())
         try:
             self._queue.put_nowait(request)
         except asyncio.QueueFull:
@@ -129,7 +138,7 @@ class Batcher:
             announcement.queued = True
             self._announced -= 1
         try:
-            return await asyncio.wait_for(asyncio.shield(request.future), timeout=self.timeout_s)
+            return await asyncio.wait_for(asyncio.shield(request.future), timeout=deadline - now)
         except TimeoutError:
             request.future.cancel()
             raise DeadlineExceeded(f"not answered within {self.timeout_s:g} s") from None

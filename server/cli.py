@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ def _serve(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from server.app import create_app
+    from server.connections import uvicorn_config
     from server.settings import Settings
     from skeleton.errors import SkeletonError
 
@@ -33,10 +35,12 @@ def _serve(args: argparse.Namespace) -> int:
         overrides["index_dir"] = str(args.index)
     if args.data_root:
         overrides["data_root"] = str(args.data_root)
+    if "VCL_PUBLIC_URL" not in os.environ:
+        overrides["public_url"] = f"http://{args.host}:{args.port}"
     try:
         settings = Settings(**overrides)
     except ValidationError as err:
         raise SkeletonError(f"invalid settings: {'; '.join(e['msg'] for e in err.errors())}") from None
     print(f"serving on http://{args.host}:{args.port}/ (API docs at /docs)", flush=True)
-    uvicorn.run(create_app(settings), host=args.host, port=args.port)
+    uvicorn.Server(uvicorn_config(create_app(settings), settings, args.host, args.port)).run()
     return 0

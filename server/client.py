@@ -246,16 +246,19 @@ class VclClient:
         files: Sequence[str | Path] | None = None,
         top_k: int = 5,
         preview: bool = False,
+        per_person: bool = False,
     ) -> dict[str, Any]:
-        """Labels with uncertainty for JSON clips ({"joints", "layout", "name"} or {"path"}) or files."""
+        """Labels with uncertainty for JSON clips ({"joints", "layout", "channels", "name"} or
+        {"path"}) or files; ``per_person``: one result per person (track) with its frame span."""
         if _one_of("classify", clips=clips, files=files) == "clips":
             body = {
                 "clips": [_clip_json(c, f"clips[{i}]") for i, c in enumerate(clips or [])],
                 "top_k": top_k,
                 "preview": preview,
+                "per_person": per_person,
             }
             return self._json("POST", "/v1/classify", body=body)
-        fields = [("top_k", str(top_k)), ("preview", _flag(preview))]
+        fields = [("top_k", str(top_k)), ("preview", _flag(preview)), ("per_person", _flag(per_person))]
         return self._json("POST", "/v1/classify/files", form=(fields, self._uploads("files", files or [])))
 
     def embed(

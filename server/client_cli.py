@@ -37,6 +37,7 @@ def add_client_commands(subparsers: argparse._SubParsersAction) -> None:
     classify = sub.add_parser("classify", parents=[out], help="label clip files (every clip in each file)")
     classify.add_argument("files", type=Path, nargs="+")
     classify.add_argument("--top-k", type=int, default=3, help="labels per clip (default 3)")
+    classify.add_argument("--per-person", action="store_true", help="one result per person (track)")
     classify.set_defaults(func=_run(_classify))
 
     search = sub.add_parser("search", parents=[out], help="indexed clips most like one clip file")
@@ -99,6 +100,10 @@ def classify_line(result: dict[str, Any]) -> str:
         line += f"  entropy={uncertainty['softmax_entropy']:.2f}"
     if result.get("unknown"):
         line += " [unknown]"
+    if result.get("span") is not None:
+        line += f"  frames {result['span'][0]}-{result['span'][1]}"
+    if result.get("mapped_from"):
+        line += f"  (mapped from {result['mapped_from']})"
     rest = (result.get("top_k") or [])[1:]
     if rest:
         line += "  next: " + ", ".join(f"{t['label']} {t['probability']:.2f}" for t in rest)
@@ -127,7 +132,7 @@ def job_line(job: dict[str, Any]) -> str:
 
 # ---------------------------------------------------------------------------- commands
 def _classify(client: VclClient, args: argparse.Namespace) -> int:
-    answer = client.classify(files=args.files, top_k=args.top_k)
+    answer = client.classify(files=args.files, top_k=args.top_k, per_person=args.per_person)
     if args.json:
         _print_json(answer)
     else:

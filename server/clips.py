@@ -1,5 +1,8 @@
 """Clips from requests: JSON joints, paths under the data root and uploaded files, each checked
 against the per-clip limits (``VCL_MAX_PERSONS``, ``VCL_MAX_FRAMES``) before any preprocessing.
+Files are read within ``skeleton.readers.limits`` bounds derived from the same settings, so a
+compressed file is refused from its headers before it is decompressed, and uploads stop being
+read as soon as the clips so far pass ``VCL_MAX_CLIPS``.
 
 Errors are ``SkeletonError``s naming where the clip was in the request (``clips[0]``, ``clip``,
 ``upload 'x.npz'``), the limit and the value found.
@@ -12,13 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
-from server.files import confine, read_upload
+from server.files import confine, read_path, read_upload
 from server.schemas import ClipIn
 from server.settings import Settings
 from skeleton.clip import Clip, ClipMeta, check_joints
 from skeleton.errors import SkeletonError
 from skeleton.layouts import get_layout
-from skeleton.readers.auto import read_clips
+from skeleton.readers.common import check_channels_name, default_channels
+from skeleton.readers.limits import ReadLimits, bounded
 
 MAX_COORDINATE = 1e6  # beyond any capture's units; far beyond it float32 maths in the model overflows
 Upload = tuple[str | None, bytes]  # (file name as sent, content)
@@ -31,7 +35,12 @@ class ClipReader:
     def __init__(self, settings: Settings) -> None:
         self.max_persons = settings.max_persons
         self.max_frames = settings.max_frames
+        self.max_clips = settings.max_clips
         self.data_root = Path(settings.data_root) if settings.data_root else None
+
+    def limits(self, max_clips: int | None = None) -> ReadLimits:
+        """Bounds for reading one file of at most ``max_clips`` clips (default ``VCL_MAX_CLIPS``)."""
+        return ReadLimits.for_clips(max_clips or self.max_clips, self.max_persons, self.max_frames)
 
     def check_size(self, joints: np.ndarray, where: str) -> None:
         """Joints (M, T, V, C) within the person, frame and coordinate limits."""
@@ -69,26 +78,40 @@ class ClipReader:
                 f"{where}.joints: expected [M][T][V][3] or [T][V][3], got {arr.ndim} dimensions"
             )
         self.check_size(arr, where)
-        joints = check_joints(arr, where, layout.num_joints)
+        if item.channels is not None:
+            channels = check_channels_name(item.channels, arr.shape[-1], where, "channels")
+        else:
+            channels = default_channels(arr.shape[-1], layout.name, where, "joints")
+        joints = check_joints(arr, where, layout.num_joints, channels=channels)
         meta = ClipMeta(source=f"request:{item.name}", name=item.name)
-        return [Clip(joints=joints, label=None, meta=meta, layout=layout.name)]
+        return [Clip(joints=joints, label=None, meta=meta, layout=layout.name, channels=channels)]
 
     def _from_path(self, relative: str, where: str) -> list[Clip]:
         path = confine(self.data_root, relative)
         if not path.is_file():
             raise SkeletonError(f"{where}.path {relative!r}: not a file")
-        clips = read_clips(path)
+        assert self.data_root is not None  # confine refuses paths without one
+        with bounded(self.limits()):
+            clips = read_path(self.data_root, path)
         for clip in clips:
             self.check_size(clip.joints, where)
         return clips
 
     def from_uploads(self, uploads: Sequence[Upload]) -> list[Clip]:
-        """Every clip in every uploaded file."""
+        """Every clip in every uploaded file; refused as soon as the clips pass ``VCL_MAX_CLIPS``
+        (every file holds at least one clip, so more files than that are refused unread)."""
+        if len(uploads) > self.max_clips:
+            raise SkeletonError(f"clips: at most {self.max_clips} per request, got {len(uploads)} files")
         clips: list[Clip] = []
         for name, data in uploads:
-            for clip in read_upload(name, data):
-                self.check_size(clip.joints, f"upload {name!r}")
-                clips.append(clip)
+            if len(clips) >= self.max_clips:
+                raise SkeletonError(f"clips: at most {self.max_clips} per request, got more")
+            with bounded(self.limits(self.max_clips - len(clips))):
+                for clip in read_upload(name, data):
+                    self.check_size(clip.joints, f"upload {name!r}")
+                    clips.append(clip)
+            if len(clips) > self.max_clips:
+                raise SkeletonError(f"clips: at most {self.max_clips} per request, got more")
         return clips
 
     def json_source(self, items: Sequence[ClipIn], where: str = "clips") -> ClipSource:

@@ -1,4 +1,5 @@
-"""Request body size limit as pure ASGI middleware (no body is buffered to check it).
+"""Request limits as pure ASGI middleware: the body size (no body is buffered to check it), and
+the arrival time the batcher's deadline counts from (``RequestClock``).
 
 A declared ``Content-Length`` over the limit is refused before anything is read; a chunked body
 (or one that lies about its length) is counted as it streams in and refused with 413 as soon as it
@@ -8,10 +9,13 @@ passes the limit. Either way the application never sees more than ``max_bytes``.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from server.batching import ARRIVAL
 
 
 class BodyTooLarge(HTTPException):
@@ -36,10 +40,10 @@ class BodySizeLimit:
             try:
                 too_big = int(declared) > self.max_bytes
             except ValueError:
-                await _reject(send, 400, "Content-Length is not a number")
+                await reject(send, 400, "Content-Length is not a number")
                 return
             if too_big:
-                await _reject(send, 413, self._message(int(declared)))
+                await reject(send, 413, self._message(int(declared)))
                 return
         received = 0
         started = False
@@ -63,14 +67,30 @@ class BodySizeLimit:
             await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge as exc:
             if not started:
-                await _reject(send, 413, exc.detail)
+                await reject(send, 413, exc.detail)
 
     def _message(self, size: int) -> str:
         limit = f"the limit is {self.max_bytes} (VCL_MAX_BODY_BYTES)"
         return f"request body too large: {size} bytes or more, {limit}"
 
 
-async def _reject(send: Send, status: int, detail: str) -> None:
+class RequestClock:
+    """Marks when a request arrived (its headers are in): ``ARRIVAL`` for the whole request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        token = ARRIVAL.set(time.monotonic()) if scope["type"] == "http" else None
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            if token is not None:
+                ARRIVAL.reset(token)
+
+
+async def reject(send: Send, status: int, detail: str) -> None:
+    """Answer ``{"detail": detail}`` with ``status`` straight from the middleware."""
     body: Any = json.dumps({"detail": detail}).encode()
     await send(
         {

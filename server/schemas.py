@@ -16,11 +16,15 @@ that return them serialise with ``response_model_exclude_unset``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
+
+from skeleton.clip import CHANNELS
+from skeleton.layouts import LAYOUTS
 
 RULE = "vcl_rule"  # the error type of a rule between fields, answered as one message
 
@@ -39,6 +43,18 @@ def rule_detail(errors: Sequence[Any]) -> str | None:
     return "; ".join(parts)
 
 
+def _integer_text(value: Any) -> Any:
+    """A path or form value given as text must be written as an integer: ``+0.0`` or ``1e3``
+    would otherwise be taken as 0 and 1000 by pydantic's lax parsing."""
+    if isinstance(value, str) and not re.fullmatch(r"-?[0-9]+", value):
+        raise ValueError("expected an integer written in digits")
+    return value
+
+
+IntegerText = BeforeValidator(_integer_text)  # for int path and form parameters
+ItemId = Annotated[int, IntegerText]
+
+
 def _exactly_one(model: BaseModel, fields: Sequence[str], message: str) -> None:
     if sum(getattr(model, f) is not None for f in fields) != 1:
         raise PydanticCustomError(RULE, message)
@@ -48,8 +64,19 @@ def _exactly_one(model: BaseModel, fields: Sequence[str], message: str) -> None:
 class ClipIn(BaseModel):
     """A clip: JSON joints with a layout name, or a file path under the server's data root."""
 
-    joints: list[Any] | None = Field(default=None, description="[M][T][V][3] or [T][V][3] coordinates")
-    layout: str = Field(default="ntu", description="skeleton layout of the joints: ntu, kinect_v1 or msr")
+    joints: list[Any] | None = Field(
+        default=None, description="[M][T][V][C] or [T][V][C] values (C channels, see 'channels')"
+    )
+    layout: str = Field(
+        default="ntu",
+        description=f"skeleton layout of the joints: {', '.join(LAYOUTS)}; a clip in another layout "
+        "than the model's is mapped to it when a mapping exists (the answer says mapped_from)",
+    )
+    channels: str | None = Field(
+        default=None,
+        description=f"what the C values of a joint are: {', '.join(CHANNELS)} (xys = x, y, score); "
+        "default xy for C=2, xys for C=3 in an estimator layout, xyz for C=3 in a capture layout",
+    )
     path: str | None = Field(default=None, description="clip file relative to the data root (VCL_DATA_ROOT)")
     name: str = Field(default="clip", max_length=200)
 
@@ -64,6 +91,10 @@ class ClassifyIn(BaseModel):
     top_k: int = Field(default=5, ge=1, le=100)
     preview: bool = Field(
         default=False, description="include each clip's preprocessed skeleton (a few frames)"
+    )
+    per_person: bool = Field(
+        default=False,
+        description="one result per person (track) of each clip, with its track id and frame span",
     )
 
 
@@ -190,6 +221,14 @@ class ClassifyResult(BaseModel):
     uncertainty: Uncertainty
     unknown: bool = Field(description="the sigma score is above VCL_UNKNOWN_THRESHOLD")
     skeleton: Skeleton | None = Field(default=None, description="with preview: the preprocessed skeleton")
+    mapped_from: str | None = Field(
+        default=None, description="the clip's layout, when it was mapped to the model's"
+    )
+    synthesised: list[str] | None = Field(
+        default=None, description="with mapped_from: the model-layout joints made up by the mapping"
+    )
+    track: int | None = Field(default=None, description="with per_person: the person's track id")
+    span: list[int] | None = Field(default=None, description="with per_person: [first, last + 1] frame")
 
 
 class ClassifyOut(BaseModel):

@@ -4,14 +4,24 @@ raw uploads, returns response models, and refuses with domain errors (``server.e
 ``SkeletonError`` for bad data), which ``server.app`` maps to status codes. Blocking work
 (reading and preprocessing clips, searching, writing the index) runs in worker threads from the
 ``async`` methods, or in the caller's thread for the plain ones. No torch is imported.
+
+Writes and rebuilds: a rebuild replaces the collection as it was when the rebuild was accepted
+(the 202); adds and removes acknowledged after that are re-applied on top of the rebuilt version
+(``ActionIndex.begin_rebuild``), so no acknowledged write is lost, and every automatic id comes
+from the index's persisted counter. What leaves the service names no server path: item sources
+are relative to the data root (``upload:NAME``, ``archive:NAME/...``), and ``redact`` cleans any
+message.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +31,16 @@ import numpy as np
 from index.action_index import ActionIndex
 from index.build import CLIP_SUFFIXES, from_clips, from_files, from_prepared
 from index.store import IndexStoreError
-from runtime.model import OnnxModel
+from runtime.model import OnnxModel, RuntimeModelError
 from runtime.scores import fused_sigma
 from server.answers import classify_results, embed_results, skeleton_json
 from server.batching import Batcher, BatchStats, DeadlineExceeded, QueueFull
 from server.clips import ClipReader, ClipSource, Upload
 from server.errors import BadInput, Conflict, NotFound, NotReady
-from server.files import confine, extract_archive, list_clip_files
+from server.files import confine, confined_files, extract_archive, list_clip_files, redact
 from server.jobs import JobBusy, JobFn, Jobs
 from server.metrics import Metrics
+from server.replicas import WriterLock, follow
 from server.schemas import (
     AddedOut,
     ClassifyOut,
@@ -49,11 +60,15 @@ from server.schemas import (
 )
 from server.settings import Settings
 from skeleton.clip import Clip
-from skeleton.errors import SkeletonError
+from skeleton.errors import LayoutError, SkeletonError
 from skeleton.layouts import get_layout
+from skeleton.mapping import map_clip
 from skeleton.pipelines import preprocess_clips
+from skeleton.readers.limits import ReadLimits, bounded
+from skeleton.tracking import split_persons
 
 log = logging.getLogger("vcl.server")
+WORK_DIR = ".work"  # in the index directory: unpacked rebuild archives
 
 
 class Service:
@@ -63,17 +78,20 @@ class Service:
         self.settings = settings
         self.metrics = metrics
         self.ready = False
+        self.refused: str | None = None  # why the service will never be ready (VCL_REQUIRE_GPU)
         self.model: OnnxModel | None = None
         self.index: ActionIndex | None = None
         self.batcher: Batcher | None = None
         self.jobs = Jobs()
         self.clips = ClipReader(settings)
+        self.writer_lock: WriterLock | None = None
+        self._follower: asyncio.Task[None] | None = None
 
     # -- lifecycle
     def load(self) -> None:
         """Load and warm the model, and the index when one is configured and built."""
         st = self.settings
-        model = OnnxModel(st.model_dir, threads=st.threads, spin=False)
+        model = OnnxModel(st.model_dir, threads=st.threads, spin=False, require_gpu=st.require_gpu)
         m = model.manifest
         model.run(np.zeros((1, *m.input_shape), np.float32))  # warm-up
         self.model = model
@@ -81,8 +99,11 @@ class Service:
             self.metrics.provider.labels(provider).set(1)
         if not st.index_dir:
             return
+        if st.allow_mutation:  # the one writer of this index directory (server.replicas)
+            self.writer_lock = WriterLock(st.index_dir, st.public_url)
+            shutil.rmtree(Path(st.index_dir) / WORK_DIR, ignore_errors=True)  # a crashed rebuild's files
         if (Path(st.index_dir) / "CURRENT").exists():
-            self.index = ActionIndex(st.index_dir, m.model_sha256, m.embedding_dim)
+            self.index = ActionIndex(st.index_dir, m.model_sha256, m.embedding_dim, writer=st.allow_mutation)
             self.index.search(np.ones((1, m.embedding_dim), np.float32), 1)  # warm-up
             self._index_changed()
         else:
@@ -93,8 +114,16 @@ class Service:
             )
 
     async def start(self) -> None:
-        """Load (in a worker thread), start the batcher, and answer as ready."""
-        await anyio.to_thread.run_sync(self.load)
+        """Load (in a worker thread), start the batcher, and answer as ready. With
+        ``VCL_REQUIRE_GPU`` and no usable CUDA the service stays up but never becomes ready."""
+        try:
+            await anyio.to_thread.run_sync(self.load)
+        except RuntimeModelError as err:
+            if not self.settings.require_gpu:
+                raise
+            self.refused = f"VCL_REQUIRE_GPU is set but CUDA is not usable: {self.redact(str(err))}"
+            log.error(self.refused)
+            return
         assert self.model is not None
         st = self.settings
         self.batcher = Batcher(
@@ -106,12 +135,73 @@ class Service:
             stats=BatchStats(self.metrics.on_batch),
         )
         self.batcher.start()
+        if st.index_dir and not st.allow_mutation:
+            self._follower = asyncio.create_task(follow(self.follow_once, st.follow_interval_s))
         self.ready = True
 
     async def stop(self) -> None:
         self.ready = False
+        if self._follower is not None:
+            self._follower.cancel()
         if self.batcher is not None:
             await self.batcher.stop()
+        if self.writer_lock is not None:
+            self.writer_lock.release()
+
+    def _work_dir(self) -> Path | None:
+        """Where unpacked rebuild archives go: inside the index directory, so the writer removes
+        what a crash leaves there when it starts (None: the system's temporary directory)."""
+        if not self.settings.index_dir:
+            return None
+        work = Path(self.settings.index_dir) / WORK_DIR
+        work.mkdir(parents=True, exist_ok=True)
+        return work
+
+    def follow_once(self) -> bool:
+        """A follower's step: serve the version ``CURRENT`` names now; True when it changed."""
+        st = self.settings
+        assert st.index_dir is not None and self.model is not None
+        m = self.model.manifest
+        if self.index is None:
+            if not (Path(st.index_dir) / "CURRENT").exists():
+                return False
+            self.index = ActionIndex(st.index_dir, m.model_sha256, m.embedding_dim)
+            changed = True
+        else:
+            changed = self.index.reload()
+        if changed:
+            self._index_changed()
+        return changed
+
+    # -- what leaves the service
+    def redact(self, text: str) -> str:
+        """``text`` without server paths: the data root becomes relative names, the index and model
+        directories ``<index>`` and ``<model>``, temporary upload directories nothing."""
+        st = self.settings
+        places: dict[str, str] = {}
+        for value, name in ((st.data_root, ""), (st.index_dir, "<index>"), (st.model_dir, "<model>")):
+            if value:
+                places[str(Path(value))] = name
+                places[str(Path(value).resolve())] = name
+        places[os.path.realpath(tempfile.gettempdir())] = "<tmp>"
+        places[tempfile.gettempdir()] = "<tmp>"
+        return redact(text, places)
+
+    def public_source(self, source: str | None) -> str | None:
+        """An item's source as a client may see it: relative to the data root, else its file name."""
+        if source is None or not os.path.isabs(source):
+            return source
+        root = self.clips.data_root
+        if root is not None:
+            for base in (root, root.resolve()):
+                try:
+                    return Path(source).relative_to(base).as_posix()
+                except ValueError:
+                    continue
+        return Path(source).name
+
+    def _public_row(self, row: dict[str, Any]) -> dict[str, Any]:
+        return {**row, "source": self.public_source(row.get("source"))}
 
     def _index_changed(self) -> None:
         if self.index is not None:
@@ -121,7 +211,7 @@ class Service:
     # -- access to parts
     def require_model(self) -> OnnxModel:
         if not self.ready or self.model is None:
-            raise NotReady("model not loaded yet")
+            raise NotReady(self.refused or "model not loaded yet")
         return self.model
 
     def require_index(self) -> ActionIndex:
@@ -147,7 +237,8 @@ class Service:
         )
 
     def index_info(self) -> IndexInfo:
-        return IndexInfo.model_validate(self.require_index().info())
+        info = self.require_index().info()
+        return IndexInfo.model_validate({**info, "messages": [self.redact(m) for m in info["messages"]]})
 
     def item(self, item_id: int) -> ItemOut:
         index = self.require_index()
@@ -155,7 +246,9 @@ class Service:
             row, blob = index.item(item_id)
         except (KeyError, OverflowError):  # OverflowError: an id past 64 bits, so in no index
             raise NotFound(f"item {item_id} is not in the index") from None
-        return ItemOut(id=item_id, metadata=row, skeleton=skeleton_json(blob), version=index.version)
+        return ItemOut(
+            id=item_id, metadata=self._public_row(row), skeleton=skeleton_json(blob), version=index.version
+        )
 
     def data_files(self) -> DataFiles:
         self.require_model()
@@ -177,6 +270,26 @@ class Service:
             raise SkeletonError(f"clips: at most {self.settings.max_clips} per request, got {len(clips)}")
         return preprocess_clips(clips, m.layout, m.pipeline)
 
+    def to_model_layout(self, clips: list[Clip]) -> list[Clip]:
+        """Clips in another layout than the model's, mapped to it (``skeleton.mapping``); their
+        ``meta.extra`` gains ``mapped_from`` and ``synthesised``. SkeletonError when no mapping
+        exists."""
+        layout = self.require_model().manifest.layout
+        out = []
+        for clip in clips:
+            if clip.layout != layout:
+                try:
+                    mapped = map_clip(clip, layout)
+                except LayoutError as err:
+                    raise SkeletonError(
+                        f"{clip.meta.source}: layout {clip.layout!r} is not the model's {layout!r} "
+                        f"and cannot be mapped to it ({err})"
+                    ) from None
+                extra = {**mapped.clip.meta.extra, "synthesised": list(mapped.synthesised)}
+                clip = replace(mapped.clip, meta=replace(mapped.clip.meta, extra=extra))
+            out.append(clip)
+        return out
+
     async def infer(self, read: ClipSource) -> tuple[list[Clip], np.ndarray, dict[str, np.ndarray]]:
         """Read the clips and preprocess them in a worker thread, then run them through the batcher.
         The request is announced to the batcher first, so a forming batch may wait for it.
@@ -185,7 +298,7 @@ class Service:
         assert self.batcher is not None
 
         def prepare() -> tuple[list[Clip], np.ndarray]:
-            clips = read()
+            clips = self.to_model_layout(read())
             return clips, self.preprocess(clips)
 
         with self.batcher.announce() as announcement:
@@ -201,14 +314,26 @@ class Service:
                 raise
         return clips, joints, out
 
-    async def classify(self, read: ClipSource, top_k: int, preview: bool) -> ClassifyOut:
-        """Label, top-k, uncertainty (sigma score per stream, softmax entropy) and ``unknown``."""
+    async def classify(
+        self, read: ClipSource, top_k: int, preview: bool, per_person: bool = False
+    ) -> ClassifyOut:
+        """Label, top-k, uncertainty (sigma score per stream, softmax entropy) and ``unknown``;
+        ``mapped_from`` and ``synthesised`` for a clip mapped to the model's layout; with
+        ``per_person`` one result per person (track) of each clip, with its ``track`` and ``span``."""
         m = self.require_model().manifest
         if not m.classified:
             raise Conflict("this model has no classifier (pretraining only)")
-        clips, joints, out = await self.infer(read)
+        source = (lambda: [p.clip for clip in read() for p in split_persons(clip)]) if per_person else read
+        clips, joints, out = await self.infer(source)
         threshold = self.settings.unknown_threshold
-        return ClassifyOut(results=classify_results(m, clips, joints, out, top_k, preview, threshold))
+        results = classify_results(m, clips, joints, out, top_k, preview, threshold)
+        for clip, result in zip(clips, results, strict=True):
+            extra = clip.meta.extra
+            if "mapped_from" in extra:
+                result.mapped_from, result.synthesised = extra["mapped_from"], extra.get("synthesised", [])
+            if per_person:
+                result.track, result.span = extra["track"], extra["span"]
+        return ClassifyOut(results=results)
 
     async def embed(self, read: ClipSource) -> EmbedOut:
         """Per clip: mu and sigma per stream (Gaussian head), and the fused retrieval embedding."""
@@ -231,9 +356,12 @@ class Service:
                 raise NotFound(f"item {body.id} is not in the index") from None
         else:
             values = body.embedding or []
-            if len(values) != m.embedding_dim or not np.all(np.isfinite(values)):
-                raise BadInput(f"embedding: expected {m.embedding_dim} finite numbers, got {len(values)}")
-            query = np.asarray([values], dtype=np.float32)
+            with np.errstate(over="ignore"):
+                query = np.asarray([values], dtype=np.float32)  # finite as float32: 1e39 is not
+            if len(values) != m.embedding_dim or not np.all(np.isfinite(query)):
+                raise BadInput(
+                    f"embedding: expected {m.embedding_dim} finite numbers (float32), got {len(values)}"
+                )
             if not np.any(query):
                 raise BadInput("embedding: all zeros has no direction")
         return await anyio.to_thread.run_sync(self.search_results, query, None, body)
@@ -263,7 +391,8 @@ class Service:
         hits = index.search(query, options.k, options.label, sigma)[0]
         neighbours = []
         for hit in hits:
-            row = Neighbour.model_validate(hit.to_json())
+            found = hit.to_json()
+            row = Neighbour.model_validate({**found, "metadata": self._public_row(found["metadata"])})
             if options.preview:
                 try:
                     row.skeleton = skeleton_json(index.item(hit.id)[1])
@@ -321,7 +450,10 @@ class Service:
         job = self.jobs.get(job_id)
         if job is None:
             raise NotFound(f"no job {job_id!r}")
-        return JobOut.model_validate(job.to_json())
+        out = JobOut.model_validate(job.to_json())
+        if out.error is not None:
+            out.error = self.redact(out.error)
+        return out
 
     def rebuild_folder(self, folder: str) -> JobStarted:
         """Start rebuilding the index from clip files (or a prepared dataset) under the data root."""
@@ -329,12 +461,13 @@ class Service:
         source = confine(self.clips.data_root, folder)
         if not source.is_dir():
             raise SkeletonError(f"folder {folder!r}: not a folder")
-        return self._start_rebuild(source, None, f"folder {folder!r}", folder.rstrip("/"))
+        assert self.clips.data_root is not None  # confine refuses folders without one
+        return self._start_rebuild(source, None, f"folder {folder!r}", self.clips.data_root.resolve(), "")
 
     def rebuild_archive(self, data: bytes, filename: str | None) -> JobStarted:
         """Start rebuilding the index from an uploaded archive of clip files (unpacked here)."""
         self._check_rebuild_allowed()
-        tmp = Path(tempfile.mkdtemp(prefix="vcl-rebuild-"))
+        tmp = Path(tempfile.mkdtemp(prefix="vcl-rebuild-", dir=self._work_dir()))
         try:
             count = extract_archive(data, filename, tmp, 8 * self.settings.max_body_bytes)
             clip_count = sum(1 for p in tmp.rglob("*") if p.is_file() and p.suffix.lower() in CLIP_SUFFIXES)
@@ -345,7 +478,7 @@ class Service:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        return self._start_rebuild(tmp, tmp, f"archive {filename!r}", f"archive:{filename}")
+        return self._start_rebuild(tmp, tmp, f"archive {filename!r}", tmp, f"archive:{filename}/")
 
     def _check_rebuild_allowed(self) -> None:
         self.require_model()
@@ -354,45 +487,79 @@ class Service:
         if self.jobs.running is not None:
             raise Conflict(f"a rebuild is already running (job {self.jobs.running})")
 
-    def _start_rebuild(self, source: Path, cleanup: Path | None, label: str, prefix: str) -> JobStarted:
+    def _start_rebuild(
+        self, source: Path, cleanup: Path | None, label: str, root: Path, prefix: str
+    ) -> JobStarted:
+        """Accept the rebuild: from here on, writes are re-applied on top of its result."""
+        index = self.index
         try:
-            job = self.jobs.start("rebuild", self._rebuild_job(source, cleanup, label, prefix))
+            if index is not None:
+                index.begin_rebuild()
+        except IndexStoreError as err:
+            if cleanup is not None:
+                shutil.rmtree(cleanup, ignore_errors=True)
+            raise Conflict(f"a rebuild is already running ({err})") from None
+        try:
+            job = self.jobs.start("rebuild", self._rebuild_job(source, cleanup, label, root, prefix))
         except JobBusy as err:
+            if index is not None:
+                index.abort_rebuild()
             if cleanup is not None:
                 shutil.rmtree(cleanup, ignore_errors=True)
             raise Conflict(f"a rebuild is already running ({err})") from None
         return JobStarted(job=JobOut.model_validate(job.to_json()), status_url=f"/v1/index/jobs/{job.id}")
 
-    def _rebuild_job(self, source: Path, cleanup: Path | None, label: str, prefix: str) -> JobFn:
+    def _rebuild_job(self, source: Path, cleanup: Path | None, label: str, root: Path, prefix: str) -> JobFn:
         """The job body: embed every clip under ``source`` and swap the index to a new version.
-        Errors name the source by ``label`` (the request's folder or archive) and item sources
-        start with ``prefix`` (the folder relative to the data root, or ``archive:NAME``), never
-        with a server path."""
+        Only files whose real path is inside ``root`` (the data root, or the unpacked archive) are
+        read; the others are skipped and named in the result. Errors name the source by ``label``
+        (the request's folder or archive); item sources are ``prefix`` + the path relative to
+        ``root``, never a server path."""
         model = self.require_model()
         index_dir = self.settings.index_dir
         assert index_dir is not None
         sha256 = model.manifest.model_sha256
+        st = self.settings
+        limits = ReadLimits(None, st.max_persons, st.max_frames, 8 * st.max_body_bytes)
 
         def job(stage: Callable[[str], None]) -> dict[str, Any]:
+            index = self.index
             try:
                 stage("embedding")
-                if (source / "manifest.json").is_file() and (source / "joints.npy").is_file():
-                    emb, items = from_prepared(model, source)
-                else:
-                    emb, items = from_files(model, [source], first_id=0)
+                with bounded(limits):
+                    if (source / "manifest.json").is_file() and (source / "joints.npy").is_file():
+                        _, skipped = confined_files(root, source)
+                        if skipped:
+                            raise SkeletonError(f"{label}: {skipped[0]!r} leads out of the data root")
+                        emb, items = from_prepared(model, source)
+                    else:
+                        files, skipped = confined_files(root, source, CLIP_SUFFIXES)
+                        if not files:
+                            raise SkeletonError(f"{label}: no clip files in it")
+                        emb, items = from_files(model, files, first_id=0)
                 for item in items:
-                    if item.source and item.source.startswith(str(source)):
-                        item.source = prefix + item.source[len(str(source)) :]
+                    if item.source and os.path.isabs(item.source):
+                        try:
+                            item.source = prefix + Path(item.source).relative_to(root).as_posix()
+                        except ValueError:
+                            item.source = prefix + Path(item.source).name
                 stage("writing")
-                if self.index is None:
+                if index is None:
                     self.index = ActionIndex.create(index_dir, emb.embedding, items, emb.sigma, sha256)
                     version = self.index.version
                 else:
-                    version = self.index.rebuild(emb.embedding, items, emb.sigma, sha256)
+                    version = index.rebuild(emb.embedding, items, emb.sigma, sha256)
                 self._index_changed()
-                return {"version": version, "count": len(items)}
-            except SkeletonError as err:
-                raise SkeletonError(str(err).replace(str(source), label)) from None
+                result: dict[str, Any] = {"version": version, "count": len(items)}
+                if skipped:  # files leading out of the data root, never read
+                    result["skipped"] = skipped[:20]
+                return result
+            except BaseException as err:
+                if index is not None:
+                    index.abort_rebuild()
+                if isinstance(err, SkeletonError):
+                    raise SkeletonError(self.redact(str(err).replace(str(source), label))) from None
+                raise
             finally:
                 if cleanup is not None:
                     shutil.rmtree(cleanup, ignore_errors=True)

@@ -10,10 +10,10 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
-from server.deps import Admin, ServiceDep, read_uploads
-from server.schemas import AddedOut, AddItemsIn, JobOut, JobStarted, RebuildIn, RemovedOut
+from server.deps import Admin, JSONRoute, ServiceDep, read_uploads
+from server.schemas import AddedOut, AddItemsIn, ItemId, JobOut, JobStarted, RebuildIn, RemovedOut
 
-router = APIRouter(tags=["index administration"])
+router = APIRouter(tags=["index administration"], route_class=JSONRoute)
 
 
 @router.post("/v1/index/items", status_code=201)
@@ -35,7 +35,7 @@ async def add_item_files(
 
 
 @router.delete("/v1/index/items/{item_id}")
-def remove_item(item_id: int, _: Admin, service: ServiceDep) -> RemovedOut:
+def remove_item(item_id: ItemId, _: Admin, service: ServiceDep) -> RemovedOut:
     """Remove one item; returns the new version."""
     return service.remove_item(item_id)
 

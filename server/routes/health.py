@@ -6,10 +6,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from fastapi.responses import PlainTextResponse
 
-from server.deps import Reader, ServiceDep
+from server.deps import JSONRoute, Reader, ServiceDep
 from server.schemas import Status
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=JSONRoute)
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -24,7 +24,7 @@ def readyz(service: ServiceDep, response: Response) -> Status:
     """Ready once the model (and index) are loaded and warmed."""
     if not service.ready:
         response.status_code = 503
-        return Status(status="loading")
+        return Status(status=f"refused: {service.refused}" if service.refused else "loading")
     return Status(status="ready")
 
 

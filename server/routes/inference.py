@@ -8,11 +8,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, UploadFile
 
-from server.deps import Reader, ServiceDep, read_uploads
-from server.schemas import ClassifyIn, ClassifyOut, DataFiles, EmbedIn, EmbedOut, ModelInfo
+from server.deps import JSONRoute, Reader, ServiceDep, read_uploads
+from server.schemas import ClassifyIn, ClassifyOut, DataFiles, EmbedIn, EmbedOut, IntegerText, ModelInfo
 
-router = APIRouter(tags=["inference"])
-ClipFiles = Annotated[list[UploadFile], File(description="clip files (.skeleton, .npz, .txt, .mat)")]
+router = APIRouter(tags=["inference"], route_class=JSONRoute)
+ClipFiles = Annotated[
+    list[UploadFile],
+    File(description="clip files (.skeleton, .npz, .txt, .mat, .npy, .json, .csv; see docs/data.md)"),
+]
 
 
 @router.get("/v1/model")
@@ -30,7 +33,9 @@ def data_files(_: Reader, service: ServiceDep) -> DataFiles:
 @router.post("/v1/classify", response_model_exclude_unset=True)
 async def classify(body: ClassifyIn, _: Reader, service: ServiceDep) -> ClassifyOut:
     """Label, top-k, uncertainty (sigma score per stream, softmax entropy) and `unknown` per clip."""
-    return await service.classify(service.clips.json_source(body.clips), body.top_k, body.preview)
+    return await service.classify(
+        service.clips.json_source(body.clips), body.top_k, body.preview, body.per_person
+    )
 
 
 @router.post("/v1/classify/files", response_model_exclude_unset=True)
@@ -38,12 +43,13 @@ async def classify_files(
     _: Reader,
     service: ServiceDep,
     files: ClipFiles,
-    top_k: Annotated[int, Form(ge=1, le=100)] = 5,
+    top_k: Annotated[int, Form(ge=1, le=100), IntegerText] = 5,
     preview: Annotated[bool, Form()] = False,
+    per_person: Annotated[bool, Form()] = False,
 ) -> ClassifyOut:
     """As /v1/classify, for uploaded clip files (every clip in every file)."""
     uploads = await read_uploads(files)
-    return await service.classify(service.clips.upload_source(uploads), top_k, preview)
+    return await service.classify(service.clips.upload_source(uploads), top_k, preview, per_person)
 
 
 @router.post("/v1/embed", response_model_exclude_unset=True)

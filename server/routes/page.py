@@ -8,8 +8,10 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
+from server.deps import JSONRoute
+
 STATIC = Path(__file__).resolve().parent.parent / "static"
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=JSONRoute)
 
 
 @router.get("/")

@@ -8,10 +8,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, UploadFile
 
-from server.deps import Reader, ServiceDep, read_uploads
-from server.schemas import IndexInfo, ItemOut, SearchIn, SearchOptions, SearchOut
+from server.deps import JSONRoute, Reader, ServiceDep, read_uploads
+from server.schemas import IndexInfo, IntegerText, ItemId, ItemOut, SearchIn, SearchOptions, SearchOut
 
-router = APIRouter(tags=["search"])
+router = APIRouter(tags=["search"], route_class=JSONRoute)
 
 
 @router.get("/v1/index")
@@ -21,7 +21,7 @@ def index_info(_: Reader, service: ServiceDep) -> IndexInfo:
 
 
 @router.get("/v1/index/items/{item_id}")
-def index_item(item_id: int, _: Reader, service: ServiceDep) -> ItemOut:
+def index_item(item_id: ItemId, _: Reader, service: ServiceDep) -> ItemOut:
     """One item's metadata and skeleton preview."""
     return service.item(item_id)
 
@@ -37,7 +37,7 @@ async def search_files(
     _: Reader,
     service: ServiceDep,
     file: Annotated[UploadFile, File(description="one clip file")],
-    k: Annotated[int, Form(ge=1, le=1000)] = 10,
+    k: Annotated[int, Form(ge=1, le=1000), IntegerText] = 10,
     label: Annotated[str | None, Form()] = None,
     uncertainty_aware: Annotated[bool, Form()] = False,
     preview: Annotated[bool, Form()] = False,

@@ -81,7 +81,7 @@ def test_fault_between_write_and_rename_keeps_the_previous_version(
     monkeypatch.undo()
     reopened = ActionIndex(tmp_path / "idx", MODEL, 16)
     assert reopened.version == "v000001" and reopened.info()["count"] == 100
-    assert sorted(p.name for p in (tmp_path / "idx").iterdir()) == ["CURRENT", "v000001"]
+    assert sorted(p.name for p in (tmp_path / "idx").iterdir()) == ["CURRENT", "NEXT_ID", "v000001"]
     assert index.search(vectors[1], k=1)[0][0].id == 1  # the open index still answers
 
 
@@ -137,7 +137,9 @@ def test_remove_and_add_back(tmp_path: Path) -> None:
 
 def test_no_torn_reads_while_rebuilding(tmp_path: Path) -> None:
     a_vectors, a_items = _data(60, seed=1)
-    b_vectors, b_items = _data(60, seed=2, first_id=1000)
+    b_vectors, b_items = _data(60, seed=2)
+    for item in b_items:
+        item.dataset = "b"
     index = ActionIndex.create(tmp_path / "idx", a_vectors, a_items, None, MODEL)
     errors: list[str] = []
     stop = threading.Event()
@@ -146,7 +148,7 @@ def test_no_torn_reads_while_rebuilding(tmp_path: Path) -> None:
         rng = np.random.default_rng(threading.get_ident() % 1000)
         while not stop.is_set():
             (hits,) = index.search(rng.normal(size=16).astype(np.float32), k=10)
-            sides = {h.id >= 1000 for h in hits}
+            sides = {h.metadata["dataset"] for h in hits}
             versions = {h.version for h in hits}
             if len(hits) != 10 or len(sides) != 1 or len(versions) != 1:
                 errors.append(f"torn result: {len(hits)} hits, sides {sides}, versions {versions}")
@@ -217,3 +219,81 @@ def test_auto_kind_follows_the_collection_size(tmp_path: Path, monkeypatch: pyte
     large = ActionIndex.create(tmp_path / "large", vectors, _data(100)[1], None, MODEL)
     assert large._snapshot.manifest["resolved_kind"] == "ivf" and large.info()["kind"] == "auto"
     assert large.search(vectors[4], k=1)[0][0].id == 4
+
+
+def test_ids_only_go_up_across_removals_rebuilds_and_reopening(tmp_path: Path) -> None:
+    vectors, items = _data(10)
+    index = ActionIndex.create(tmp_path / "idx", vectors, items, None, MODEL)
+    index.remove([9])  # the highest id
+    new = Item(id=-1)
+    index.add(vectors[:1], [new])
+    assert new.id == 10  # not 9 again
+    index.remove([10])
+    reopened = ActionIndex(tmp_path / "idx", MODEL, 16)
+    again = Item(id=-1)
+    reopened.add(vectors[:1], [again])
+    assert again.id == 11
+    rebuilt = [Item(id=0, label="r") for _ in range(3)]
+    reopened.rebuild(vectors[:3], rebuilt, None)
+    assert [i.id for i in rebuilt] == [12, 13, 14]  # rebuilt items take fresh ids too
+    assert store.read_counter(tmp_path / "idx") == 15
+    # a fallback to an older version keeps the counter where it was
+    (tmp_path / "idx" / reopened.version / "index.faiss").write_bytes(b"broken")
+    fallen = ActionIndex(tmp_path / "idx", MODEL, 16)
+    later = Item(id=-1)
+    fallen.add(vectors[:1], [later])
+    assert later.id == 15
+
+
+def test_writes_during_a_rebuild_are_reapplied_on_top(tmp_path: Path) -> None:
+    vectors, items = _data(10)
+    index = ActionIndex.create(tmp_path / "idx", vectors, items, None, MODEL)
+    index.begin_rebuild()
+    added = [Item(id=-1, label="during"), Item(id=-1, label="during-removed")]
+    index.add(vectors[:2], added)
+    index.remove([added[1].id, 3])  # an item added during the rebuild, and an old one
+    with pytest.raises(IndexStoreError, match="already in progress"):
+        index.begin_rebuild()
+    new_vectors, new_items = _data(5, seed=4)
+    index.rebuild(new_vectors, new_items, None)
+    ids, _ = index._snapshot.vectors()
+    assert sorted(ids.tolist()) == sorted([added[0].id, *(i.id for i in new_items)])
+    assert index.item(added[0].id)[0]["label"] == "during"
+    assert len(set(ids.tolist())) == len(ids) and min(i.id for i in new_items) > added[1].id
+    # a failed rebuild drops its journal; later writes are not replayed by the next rebuild
+    index.begin_rebuild()
+    index.add(vectors[:1], [Item(id=-1, label="kept")])
+    index.abort_rebuild()
+    index.rebuild(new_vectors, _data(5, seed=4)[1], None)
+    assert index.info()["count"] == 5
+
+
+def test_a_corrupt_current_never_falls_back_to_a_newer_version(tmp_path: Path) -> None:
+    vectors, items = _data(10)
+    index = ActionIndex.create(tmp_path / "idx", vectors, items, None, MODEL)
+    index.remove([1])
+    index.remove([2])  # v000003 current, v000002 kept
+    root = tmp_path / "idx"
+    (root / "CURRENT").write_text("v000002\n")  # as if v000003 were written but never published
+    (root / "v000002" / "meta.sqlite").write_bytes(b"rot")
+    with pytest.raises(IndexStoreError, match="no usable version"):
+        ActionIndex(root, MODEL, 16)  # v000003 is newer than CURRENT: never a candidate
+    (root / "CURRENT").write_text("garbage")
+    with pytest.raises(IndexStoreError, match="CURRENT is corrupt"):
+        ActionIndex(root, MODEL, 16)
+
+
+def test_the_writer_removes_what_a_crashed_write_left(tmp_path: Path) -> None:
+    vectors, items = _data(10)
+    ActionIndex.create(tmp_path / "idx", vectors, items, None, MODEL)
+    root = tmp_path / "idx"
+    (root / ".v000002.tmp.abc").mkdir()
+    (root / ".v000002.tmp.abc" / "index.faiss").write_bytes(b"half")
+    (root / "CURRENT.tmp").write_text("v000002\n")
+    shutil_copy = root / "v000002"
+    shutil_copy.mkdir()  # renamed into place, CURRENT never swapped
+    reader = ActionIndex(root, MODEL, 16)  # a reader leaves everything alone
+    assert (root / "v000002").exists() and reader.version == "v000001"
+    writer = ActionIndex(root, MODEL, 16, writer=True)
+    assert sorted(p.name for p in root.iterdir()) == ["CURRENT", "NEXT_ID", "v000001"]
+    assert any("interrupted write" in m for m in writer.messages)

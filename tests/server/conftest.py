@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import tiny_exported_model
+from tests.conftest import REPO, tiny_exported_model
 
 
 @dataclass(frozen=True)
@@ -71,16 +78,24 @@ def official_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @contextmanager
-def serve_in_thread(app: Any) -> Iterator[str]:
-    """``app`` under uvicorn in a background thread on a free 127.0.0.1 port; yields its URL."""
+def serve_in_thread(app: Any, settings: Any = None) -> Iterator[str]:
+    """``app`` under uvicorn in a background thread on a free 127.0.0.1 port; yields its URL.
+    With ``settings``, uvicorn is configured as ``vcl serve`` configures it (read timeout,
+    keep-alive, connection cap: ``server.connections``)."""
     import uvicorn
+
+    from server.connections import uvicorn_config
 
     sock = socket.socket()
     # answers are written in pieces: without this each one waits out the client's delayed ACK
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    if settings is not None:
+        config = uvicorn_config(app, settings, "127.0.0.1", port, log_level="warning")
+    else:
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
@@ -93,3 +108,112 @@ def serve_in_thread(app: Any) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=20)
         sock.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServerProcess:
+    """``vcl serve`` as a real subprocess on a free loopback port, ready when constructed.
+
+    Args:
+        model, index, root: the model, index directory and data root.
+        env: extra ``VCL_*`` variables.
+        key: the ``X-API-Key`` that ``call`` sends.
+    """
+
+    def __init__(
+        self,
+        model: Path,
+        index: Path | None,
+        root: Path | None,
+        env: dict[str, str] | None = None,
+        key: str | None = None,
+        ready_s: float = 120,
+    ) -> None:
+        self.port = free_port()
+        self.key = key
+        self.index = index
+        command = [sys.executable, "-m", "vcl", "serve", "--model", str(model), "--port", str(self.port)]
+        if index is not None:
+            command += ["--index", str(index)]
+        if root is not None:
+            command += ["--data-root", str(root)]
+        variables = {k: v for k, v in os.environ.items() if not k.startswith("VCL_")}
+        self.process = subprocess.Popen(
+            command,
+            cwd=REPO,
+            env={**variables, **(env or {})},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        end = time.monotonic() + ready_s
+        while time.monotonic() < end:
+            if self.process.poll() is not None:
+                raise AssertionError(f"server exited: {self.process.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+            try:
+                if self.call("GET", "/readyz", timeout=5)[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise AssertionError(f"server not ready within {ready_s} s")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        timeout: float = 30,
+        data: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
+        """(status, parsed JSON body) of one request; ``body`` is sent as JSON, ``data`` as is."""
+        if body is not None:
+            data = json.dumps(body).encode()
+        request = urllib.request.Request(f"{self.url}{path}", data=data, method=method)
+        if self.key:
+            request.add_header("X-API-Key", self.key)
+        if body is not None:
+            request.add_header("Content-Type", "application/json")
+        for name, value in (headers or {}).items():
+            request.add_header(name, value)
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return response.status, json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as err:
+            raw = err.read()
+            try:
+                return err.code, json.loads(raw or b"null")
+            except ValueError:
+                return err.code, raw.decode(errors="replace")
+
+    def memory_mb(self, field: str = "VmRSS") -> float:
+        """``VmRSS`` (now) or ``VmHWM`` (peak so far) of the server process, in MB."""
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+        raise AssertionError(f"no {field} for the server process")
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def wait_dead(self, timeout: float = 30) -> int:
+        return self.process.wait(timeout=timeout)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()

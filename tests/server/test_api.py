@@ -22,8 +22,8 @@ from skeleton.readers.npz import read_npz
 from skeleton.synthetic import synthetic_clip
 from tests.server.conftest import ServiceFiles
 
-ADMIN = {"X-API-Key": "adm-7f3c9e1b5a"}
-READER = {"X-API-Key": "read-2b8d4c"}
+ADMIN = {"X-API-Key": "adm-7f3c9e1b5a-0d42e8"}
+READER = {"X-API-Key": "read-2b8d4c-91f7a3e6"}
 
 
 def _settings(files: ServiceFiles, index: Path | None = None, **extra: Any) -> Settings:
@@ -290,8 +290,10 @@ def test_rebuild_jobs_and_conflict(service_files: ServiceFiles, tmp_path: Path) 
         job = _wait(client, started.json()["job"]["id"])
         assert job["status"] == "succeeded" and job["result"]["count"] == 3
         assert client.get("/v1/index").json()["count"] == 3
-        sources = {client.get(f"/v1/index/items/{i}").json()["metadata"]["source"] for i in range(3)}
+        found = client.post("/v1/search", json={"clip": {"path": "few/clip0.npz"}, "k": 3}).json()
+        sources = {n["metadata"]["source"] for n in found["neighbours"]}
         assert sources == {f"archive:new.tar.gz/a/clip{i}.npz" for i in range(3)}
+        assert min(n["id"] for n in found["neighbours"]) >= 44 + 60 + 44  # fresh ids every rebuild
         # bad sources fail clearly and leave the index as it was
         evil = _tar_gz({"../../evil.npz": b"x"})
         refused = client.post(
@@ -406,3 +408,15 @@ def test_optional_parts_are_left_out_not_null(service_files: ServiceFiles) -> No
     assert set(plain["uncertainty"]) == {"softmax_entropy", "score", "per_stream"}  # a Gaussian head
     assert all("skeleton" not in n and n["mls"] is None for n in found)  # null: not uncertainty-aware
     assert set(item) == {"id", "metadata", "skeleton", "version"}
+
+
+def test_require_gpu_without_cuda_never_becomes_ready(service_files: ServiceFiles) -> None:
+    import onnxruntime
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("CUDA is available here")
+    with TestClient(create_app(_settings(service_files, require_gpu=True))) as client:
+        answer = client.get("/readyz")
+        assert answer.status_code == 503 and "VCL_REQUIRE_GPU" in answer.json()["status"]
+        assert client.get("/livez").status_code == 200
+        assert client.get("/v1/model").status_code == 503

@@ -92,11 +92,11 @@ def test_bad_clips_get_clear_errors(vcl_setup: tuple[Path, Path]) -> None:
 
 def test_keys(vcl_setup: tuple[Path, Path]) -> None:
     model, _ = vcl_setup
-    settings = Settings(model_dir=str(model), read_open=False, api_key="reader-key-123")
+    settings = Settings(model_dir=str(model), read_open=False, api_key="reader-key-123-5e0b7c")
     with TestClient(create_app(settings)) as client:
         assert client.get("/v1/model").status_code == 401
         assert client.get("/v1/model", headers={"X-API-Key": "wrong"}).status_code == 401
-        assert client.get("/v1/model", headers={"X-API-Key": "reader-key-123"}).status_code == 200
+        assert client.get("/v1/model", headers={"X-API-Key": "reader-key-123-5e0b7c"}).status_code == 200
         assert client.get("/livez").status_code == 200
     with pytest.raises(ValidationError, match="VCL_ADMIN_KEY is missing or a well-known default"):
         Settings(model_dir=str(model), allow_mutation=True, admin_key="changeme")

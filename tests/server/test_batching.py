@@ -191,3 +191,27 @@ def test_announcements_are_released_on_every_path() -> None:
             await batcher.stop()
 
     assert _run(main()) == 0
+
+
+def test_the_deadline_counts_from_arrival_not_from_queue_entry() -> None:
+    from server.batching import ARRIVAL
+
+    model = Doubler(delay=0.3)
+
+    async def main() -> None:
+        batcher = Batcher(model, max_batch=4, max_wait_s=0.0, timeout_s=0.5)
+        batcher.start()
+        try:
+            ARRIVAL.set(time.monotonic() - 0.6)  # reading and preprocessing took the whole budget
+            with pytest.raises(DeadlineExceeded, match="of its arrival"):
+                await batcher.submit(np.ones((1, 3)))
+            ARRIVAL.set(time.monotonic() - 0.3)  # 0.2 s left, the model needs 0.3
+            with pytest.raises(DeadlineExceeded):
+                await batcher.submit(np.ones((1, 3)))
+            ARRIVAL.set(time.monotonic())
+            assert (await batcher.submit(np.ones((1, 3))))["y"].shape == (1, 3)
+        finally:
+            await batcher.stop()
+
+    _run(main())
+    assert model.calls == [1, 1]  # the first never reached the model

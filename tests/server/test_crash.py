@@ -1,148 +1,176 @@
-"""SIGKILL the real server (a subprocess on 127.0.0.1) in the middle of an index rebuild, restart it,
-and check it comes up ready on the old or the new version, never a broken one."""
+"""Crash windows: the real server (a subprocess) SIGKILLs itself at each point of an index write
+(``index.store.fault``: after the new version's files are written, after the rename into place,
+after the ``CURRENT`` swap, after old versions are removed) while adding, removing or rebuilding;
+it is restarted on what is on disk, and must serve exactly the last acknowledged state when the
+kill came before the ``CURRENT`` swap (the commit point) and exactly the new state after it, never
+anything else; leftovers of the interrupted write (temporary directories, unpublished versions)
+must be gone after the restart.
+
+Each restart is also the next round's server: it is started with the next kill already armed
+(``VCL_TEST_FAULT=POINT@N``: the N-th write dies, the ones before it are acknowledged), so
+``ROUNDS`` kills per point cost ``ROUNDS + 1`` starts. The four points run side by side, each on
+its own copy of the index.
+"""
 
 from __future__ import annotations
 
-import json
-import os
+import http.client
+import random
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from skeleton.readers.npz import write_npz
-from skeleton.synthetic import SYNTHETIC_CLASSES, synthetic_clip
-from tests.conftest import REPO
-from tests.server.conftest import ServiceFiles
+from index.store import FAULT_POINTS
+from tests.server.conftest import ServerProcess, ServiceFiles
 
-ADMIN_KEY = "adm-crash-51f0c2"
-NEW_CLIPS = 400
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+ADMIN_KEY = "adm-crash-51f0c2-7d3e"
+ROUNDS = 13  # kills per point: 52 in all
+COMMITTED = {"after_files": False, "after_rename": False, "after_current": True, "after_cleanup": True}
 
 
-def _call(port: int, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method)
-    request.add_header("X-API-Key", ADMIN_KEY)
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
+@dataclass
+class State:
+    """What the index serves: version number and ids; ``next_id`` bounds every id handed out."""
+
+    version: int
+    ids: set[int]
+    next_id: int
+    log: list[str] = field(default_factory=list)
+
+
+def _served(server: ServerProcess) -> tuple[int, set[int]]:
+    status, info = server.call("GET", "/v1/index")
+    assert status == 200, info
+    status, found = server.call("POST", "/v1/search", {"clip": {"path": "few/clip0.npz"}, "k": 1000})
+    assert status == 200 and found["version"] == info["version"], found
+    ids = {n["id"] for n in found["neighbours"]}
+    assert len(ids) == info["count"], (info, len(ids))
+    return int(info["version"][1:]), ids
+
+
+def _write(server: ServerProcess, kind: str, state: State, rng: random.Random) -> tuple[bool, Any]:
+    """One write; (acknowledged, what it did: the new ids of an add, the id a remove names)."""
+    target = rng.choice(sorted(state.ids)) if kind == "remove" else None
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read() or b"null")
+        if kind == "add":
+            status, body = server.call("POST", "/v1/index/items", {"clips": [{"path": "few/clip1.npz"}]})
+            assert status == 201, body
+            return True, set(body["ids"])
+        if kind == "remove":
+            status, body = server.call("DELETE", f"/v1/index/items/{target}")
+            assert status == 200, body
+            return True, target
+        status, body = server.call("POST", "/v1/index/rebuild", {"folder": "few"})
+        assert status == 202, body
+        while True:
+            status, job = server.call("GET", body["status_url"])
+            assert status == 200, job
+            if job["status"] not in ("queued", "running"):
+                assert job["status"] == "succeeded", job
+                return True, None
+    except (OSError, http.client.HTTPException):  # the connection died with the server
+        return False, target
 
 
-class Server:
-    def __init__(self, files: ServiceFiles, index: Path, root: Path) -> None:
-        self.port = _free_port()
-        env = {
-            **os.environ,
-            "VCL_ALLOW_MUTATION": "true",
-            "VCL_ADMIN_KEY": ADMIN_KEY,
-            "VCL_DATA_ROOT": str(root),
-        }
-        command = [sys.executable, "-m", "vcl", "serve", "--model", str(files.model), "--index", str(index)]
-        self.process = subprocess.Popen(
-            [*command, "--port", str(self.port)],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        end = time.monotonic() + 120
-        while time.monotonic() < end:
-            if self.process.poll() is not None:
-                raise AssertionError(f"server exited: {self.process.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
-            try:
-                if _call(self.port, "GET", "/readyz")[0] == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError("server not ready within 120 s")
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=30)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=30)
+def _expected_after(kind: str, state: State, did: Any) -> None:
+    """Apply an acknowledged write to ``state`` (a rebuild's ids are read back by the caller)."""
+    state.version += 1
+    if kind == "add":
+        assert min(did) >= state.next_id, (did, state.next_id)
+        state.ids |= did
+        state.next_id = max(did) + 1
+    elif kind == "remove":
+        state.ids.discard(did)
 
 
-@pytest.fixture(scope="module")
-def big_root(service_files: ServiceFiles, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("crash-root")
-    (root / "new").mkdir()
-    for part in range(4):  # 4 files of 100 clips: the rebuild takes long enough to be hit
-        clips = [synthetic_clip(i, seed=31) for i in range(part * 100, (part + 1) * 100)]
-        write_npz(root / "new" / f"part{part}.npz", clips, list(SYNTHETIC_CLASSES))
-    return root
-
-
-def _kill_when(server: Server, index: Path, moment: str) -> None:
-    """Start a rebuild and SIGKILL the server at ``moment``: 'embedding' (the job is reading and
-    embedding clips) or 'writing' (a new version's temporary directory exists)."""
-    status, body = _call(server.port, "POST", "/v1/index/rebuild", {"folder": "new"})
-    assert status == 202, body
-    job = body["job"]["id"]
-    end = time.monotonic() + 60
-    while time.monotonic() < end:
-        if moment == "writing" and any(".tmp." in p.name for p in index.iterdir()):  # common.publish
-            break
-        if (
-            moment == "embedding"
-            and _call(server.port, "GET", f"/v1/index/jobs/{job}")[1]["stage"] == "embedding"
-        ):
-            break
-        time.sleep(0.0005)
+def _check_restart(server: ServerProcess, point: str, kind: str, state: State, target: Any) -> None:
+    version, ids = _served(server)
+    where = f"{point} during {kind} ({'; '.join(state.log[-3:])})"
+    if not COMMITTED[point]:
+        assert (version, ids) == (state.version, state.ids), where  # the last acknowledged state
     else:
-        raise AssertionError(f"the rebuild never reached {moment!r}")
-    server.kill()
+        assert version == state.version + 1, where  # the committed new version, nothing newer
+        new = ids - state.ids
+        if kind == "add":
+            assert ids >= state.ids and len(new) == 1 and min(new) >= state.next_id, where
+        elif kind == "remove":
+            assert ids == state.ids - {target}, where
+        else:
+            assert len(ids) == 3 and min(ids) >= state.next_id, where
+        state.version, state.ids = version, ids
+        state.next_id = max([state.next_id, *(i + 1 for i in ids)])
+    index = server.index
+    assert index is not None
+    current = (index / "CURRENT").read_text().strip()
+    leftovers = [
+        p.name for p in index.iterdir() if ".tmp" in p.name or (p.name.startswith("v") and p.name > current)
+    ]
+    assert not leftovers, f"{where}: left after restart: {leftovers}"
 
 
-@pytest.mark.parametrize("moment", ["embedding", "writing"])
-def test_sigkill_during_rebuild(
-    service_files: ServiceFiles, big_root: Path, tmp_path: Path, moment: str
-) -> None:
-    index = tmp_path / "index"
-    shutil.copytree(service_files.index, index)
-    server = Server(service_files, index, big_root)
+def _rounds(files: ServiceFiles, index: Path, point: str, seed: int, kills: list[str]) -> None:
+    rng = random.Random(seed)
+    env = {"VCL_ALLOW_MUTATION": "true", "VCL_ADMIN_KEY": ADMIN_KEY}
+
+    def start(nth: int | None) -> ServerProcess:
+        fault = {} if nth is None else {"VCL_TEST_FAULT": f"{point}@{nth}"}
+        return ServerProcess(files.model, index, files.root, {**env, **fault}, key=ADMIN_KEY)
+
+    nth = rng.choice((1, 2))
+    server = start(nth)
+    version, ids = _served(server)
+    state = State(version, ids, max(ids) + 1)
     try:
-        assert _call(server.port, "GET", "/v1/index")[1]["version"] == "v000001"
-        _kill_when(server, index, moment)
-        server = Server(service_files, index, big_root)  # restarts on whatever is on disk
-        status, info = _call(server.port, "GET", "/v1/index")
-        assert status == 200
-        assert (info["version"], info["count"]) in {("v000001", 44), ("v000002", NEW_CLIPS)}, info
-        if moment == "embedding":
-            assert info["version"] == "v000001"  # nothing was written yet
-        status, found = _call(server.port, "POST", "/v1/search", {"id": 0, "k": 5})
-        assert status == 200 and len(found["neighbours"]) == 5 and found["version"] == info["version"]
-        # and the index still takes a rebuild after the crash
-        status, body = _call(server.port, "POST", "/v1/index/rebuild", {"folder": "new"})
-        assert status == 202
-        end = time.monotonic() + 120
-        job_path = f"/v1/index/jobs/{body['job']['id']}"
-        while (job := _call(server.port, "GET", job_path)[1])["status"] in ("queued", "running"):
-            assert time.monotonic() < end, "rebuild after restart did not finish"
-            time.sleep(0.1)
-        assert job["status"] == "succeeded" and job["result"]["count"] == NEW_CLIPS
-        assert _call(server.port, "GET", "/v1/index")[1]["count"] == NEW_CLIPS
+        for round_ in range(ROUNDS):
+            for attempt in range(1, nth + 1):
+                kind = rng.choice(("add", "add", "remove", "rebuild")) if len(state.ids) > 3 else "add"
+                acknowledged, did = _write(server, kind, state, rng)
+                state.log.append(
+                    f"round {round_} write {attempt}: {kind} {'ok' if acknowledged else 'killed'}"
+                )
+                if acknowledged:
+                    assert attempt < nth, f"{point}: write {attempt} should have been killed"
+                    _expected_after(kind, state, did)
+                    if kind == "rebuild":
+                        state.ids = _served(server)[1]
+                        assert min(state.ids) >= state.next_id
+                        state.next_id = max(state.ids) + 1
+                    continue
+                assert server.wait_dead() == -9, f"{point}: the server did not die by SIGKILL"
+                kills.append(point)
+                print(f"{point}: kill {kills.count(point)} ({kind})", flush=True)
+                nth = rng.choice((1, 2))
+                server = start(nth if round_ < ROUNDS - 1 else None)
+                _check_restart(server, point, kind, state, did)
+                break
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("points", [FAULT_POINTS])
+def test_sigkill_at_every_point_of_a_write(
+    service_files: ServiceFiles, tmp_path: Path, points: tuple[str, ...]
+) -> None:
+    kills: list[str] = []
+    errors: list[BaseException] = []
+
+    def run(point: str, seed: int) -> None:
+        index = tmp_path / point
+        shutil.copytree(service_files.index, index)
+        try:
+            _rounds(service_files, index, point, seed, kills)
+        except BaseException as err:  # reported by the main thread
+            errors.append(err)
+
+    threads = [threading.Thread(target=run, args=(p, i)) for i, p in enumerate(points)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    assert len(kills) >= 50 and {kills.count(p) for p in points} == {ROUNDS}, kills
