@@ -1,28 +1,35 @@
-"""Inference of the three-stream model: ONNX Runtime vs PyTorch eager, side by side in one run.
+"""Inference of the three-stream model, plain vs optimised exports side by side in one run.
 
 Exports a three-stream model (the imported official NTU-60 one when ../shared/data is there, else
-a freshly initialised one of the same architecture), then times both engines on the same inputs at
-batch 1, 8, 32 and 128: clips/s, latency p50/p99, and the fraction of the machine's measured
-float32 matmul rate that the model's FLOPs reach.
+a freshly initialised one of the same architecture) twice: as trained (``--no-fold-bn``, fp32:
+the plain export of earlier versions) and as ``vcl export`` writes it by default (BatchNorms
+folded, graph convolutions as one GEMM; fp32 and the static int8 variant). Times these three in
+ONNX Runtime and PyTorch eager, calls alternated engine by engine on the same inputs, at each
+batch size: clips/s, latency p50/p99 (medians over ``--repeats`` rounds), the ratio to the plain
+export and the share of the machine's measured float32 matmul rate. With the official model it
+also prints the fused predictions of the five NTU reference clips per engine.
 
-Usage: python bench/inference.py [--repeats 10] [--threads 0]
+Usage: python bench/inference.py [--repeats 10] [--threads 0] [--batches 1 32]
 """
 
 from __future__ import annotations
 
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from harness import bench_parser, matmul_rate, random_checkpoint, ratio, time_calls
+from harness import bench_parser, matmul_rate, random_checkpoint, ratio
 
 
 def main() -> None:
     parser = bench_parser(__doc__)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--threads", type=int, default=0)
-    parser.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32, 128])
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 32])
+    parser.add_argument("--no-pytorch", action="store_true", help="skip PyTorch eager")
     args = parser.parse_args()
     from train.allocator import tune_malloc
 
@@ -49,55 +56,75 @@ def main() -> None:
 
             checkpoint = random_checkpoint(Path(tmp) / "ckpt", "none", NTU60_CLASSES)
             source = "a randomly initialised three-stream model"
-        model_dir = Path(tmp) / "onnx"
-        export_checkpoint(checkpoint, model_dir, precisions=("int8",), max_batch=8)
-        runtime = OnnxModel(model_dir, threads=args.threads)
-        runtime_int8 = OnnxModel(model_dir, precision="int8", threads=args.threads)
+        plain_dir, folded_dir = Path(tmp) / "plain", Path(tmp) / "folded"
+        export_checkpoint(checkpoint, plain_dir, max_batch=8, fold_bn=False)
+        manifest = export_checkpoint(checkpoint, folded_dir, precisions=("int8",), max_batch=8)
+        engines = {
+            "ort plain": OnnxModel(plain_dir, threads=args.threads),
+            "ort folded": OnnxModel(folded_dir, threads=args.threads),
+            "ort int8": OnnxModel(folded_dir, precision="int8", threads=args.threads),
+        }
         model, _ = load_checkpoint(checkpoint)
         graph = ExportGraph(model).eval()
-        rng = np.random.default_rng(0)
         counter = FlopCounterMode(display=False)
         with counter, torch.no_grad():
             graph(torch.zeros(1, 3, 50, 25, 2))
         flops_per_clip = counter.get_total_flops()
         matmul = matmul_rate()
         print(
-            f"{source}, three streams, T=50, V=25, M=2; providers {runtime.providers}; "
+            f"{source}, three streams, T=50, V=25, M=2; providers {engines['ort plain'].providers}; "
             f"{torch.get_num_threads()} torch threads"
         )
         print(
             f"forward FLOPs per clip: {flops_per_clip / 1e9:.2f} GFLOP; measured matmul rate "
             f"{matmul / 1e9:.0f} GFLOP/s"
         )
+        delta = manifest["variants"]["int8"]["accuracy_delta_vs_fp32"]
         print(
-            f"{'batch':>5} | {'engine':>12} | {'clips/s':>8} | {'p50 ms':>8} | {'p99 ms':>8} | {'of peak':>7}"
+            f"int8 vs fp32 on {manifest['parity']['gallery_size']} fixture clips: fused argmax agreement "
+            f"{delta.get('fused_argmax_agreement', float('nan')):.1%}, embedding cosine >= "
+            f"{delta['embedding_min_cosine']:.4f}"
+        )
+        if shared.is_dir():
+            with np.load(shared / "reference.npz") as ref:
+                clips, want = ref["inputs_joint"].astype(np.float32), ref["pred_fused"].tolist()
+            for name, engine in engines.items():
+                got = engine.run(clips)["fused_logits"].argmax(1).tolist()
+                print(
+                    f"reference clips, {name}: fused predictions {got} (authors' {want}, same: {got == want})"
+                )
+
+        def pytorch(x: np.ndarray) -> None:
+            with torch.no_grad():
+                graph(torch.from_numpy(x))
+
+        calls: dict[str, Callable[[np.ndarray], object]] = {n: e.run for n, e in engines.items()}
+        if not args.no_pytorch:
+            calls["pytorch eager"] = pytorch
+        rng = np.random.default_rng(0)
+        print(
+            f"{'batch':>5} | {'engine':>13} | {'clips/s':>8} | {'p50 ms':>8} | {'p99 ms':>8} | "
+            f"{'vs plain':>8} | {'of peak':>7}"
         )
         for batch in args.batches:
             x = rng.normal(0, 0.2, (batch, 3, 50, 25, 2)).astype(np.float32)
-            rates = {}
-            for engine in ("onnxruntime", "ort-int8", "pytorch"):
-
-                def run(engine: str = engine, x: np.ndarray = x) -> None:
-                    if engine == "onnxruntime":
-                        runtime.run(x)
-                    elif engine == "ort-int8":
-                        runtime_int8.run(x)
-                    else:
-                        with torch.no_grad():
-                            graph(torch.from_numpy(x))
-
-                times = time_calls(run, args.repeats)
-                times_ms = 1000 * times
-                rate = batch / np.median(times)
-                rates[engine] = rate
+            times: dict[str, list[float]] = {name: [] for name in calls}
+            for call in calls.values():  # warm-up
+                call(x)
+            for _ in range(args.repeats):  # alternated, so that load from elsewhere hits all alike
+                for name, call in calls.items():
+                    start = time.perf_counter()
+                    call(x)
+                    times[name].append(time.perf_counter() - start)
+            plain_rate = batch / float(np.median(times["ort plain"]))
+            for name, seconds in times.items():
+                ms = 1000 * np.array(seconds)
+                rate = batch / float(np.median(seconds))
                 print(
-                    f"{batch:>5} | {engine:>12} | {rate:8.1f} | {np.percentile(times_ms, 50):8.1f} | "
-                    f"{np.percentile(times_ms, 99):8.1f} | {rate * flops_per_clip / matmul:6.1%}"
+                    f"{batch:>5} | {name:>13} | {rate:8.1f} | {np.percentile(ms, 50):8.1f} | "
+                    f"{np.percentile(ms, 99):8.1f} | {ratio(rate, plain_rate):>8} | "
+                    f"{rate * flops_per_clip / matmul:6.1%}"
                 )
-            print(
-                f"{batch:>5} | {'ORT/PyTorch':>12} | {ratio(rates['onnxruntime'], rates['pytorch']):>8} | "
-                f"int8/PyTorch {ratio(rates['ort-int8'], rates['pytorch'])}"
-            )
 
 
 if __name__ == "__main__":

@@ -31,6 +31,12 @@ def add_export_commands(subparsers: argparse._SubParsersAction) -> None:
         default=[],
         help="also write these variants (fp16 for GPUs, int8 for CPUs), with their accuracy delta",
     )
+    ex.add_argument(
+        "--no-fold-bn",
+        dest="fold_bn",
+        action="store_false",
+        help="export the model as trained, without folding BatchNorms into the convolutions",
+    )
     ex.add_argument("--max-batch", type=int, default=64, help="largest batch checked for parity")
     ex.add_argument("--fixture", type=Path, help="prepared dataset whose clips are used for the parity check")
     ex.add_argument("--overwrite", action="store_true")
@@ -48,6 +54,7 @@ def _export(args: argparse.Namespace) -> int:
         args.max_batch,
         args.fixture,
         overwrite=args.overwrite,
+        fold_bn=args.fold_bn,
     )
     parity = manifest["parity"]
     worst = max(e for b in parity["batches"].values() for e in b["max_abs_error"].values())

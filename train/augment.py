@@ -38,20 +38,32 @@ def temporal_crop(
     return x.permute(0, 2, 1, 3, 4)[batch, frames].permute(0, 2, 1, 3, 4)
 
 
-def shear(x: torch.Tensor, amplitude: float = 0.5, generator: torch.Generator | None = None) -> torch.Tensor:
+def shear(
+    x: torch.Tensor,
+    amplitude: float = 0.5,
+    generator: torch.Generator | None = None,
+    coords: int | None = None,
+) -> torch.Tensor:
     """Multiply the coordinates by [[1, a, b], [c, 1, d], [e, f, 1]], entries ~ U(-amplitude, amplitude).
 
-    (N, 3, T, V, M) -> same shape; one matrix per sample.
+    (N, C, T, V, M) -> same shape; one matrix per sample. ``coords``: how many leading channels
+    are coordinates (default all: x, y, z); the rest (an estimator's score) pass through unsheared,
+    and 2D keypoints get a 2 x 2 matrix.
     """
-    n, c = x.shape[:2]
+    n, c = x.shape[0], x.shape[1] if coords is None else coords
     off = (torch.rand(n, c * (c - 1), generator=generator) * 2 - 1) * amplitude
     matrix = torch.eye(c).repeat(n, 1, 1)
     matrix[:, ~torch.eye(c, dtype=torch.bool)] = off
-    return torch.einsum("nij,njtvm->nitvm", matrix.to(x.device, x.dtype), x)
+    sheared = torch.einsum("nij,njtvm->nitvm", matrix.to(x.device, x.dtype), x[:, :c])
+    return sheared if c == x.shape[1] else torch.cat([sheared, x[:, c:]], dim=1)
 
 
 def augment(
-    x: torch.Tensor, padding_ratio: int, shear_amplitude: float, generator: torch.Generator | None = None
+    x: torch.Tensor,
+    padding_ratio: int,
+    shear_amplitude: float,
+    generator: torch.Generator | None = None,
+    coords: int | None = None,
 ) -> torch.Tensor:
-    """One view: temporal crop, then shear. (N, C, T, V, M) -> same shape."""
-    return shear(temporal_crop(x, padding_ratio, generator), shear_amplitude, generator)
+    """One view: temporal crop, then shear of the first ``coords`` channels; (N, C, T, V, M) -> same."""
+    return shear(temporal_crop(x, padding_ratio, generator), shear_amplitude, generator, coords)

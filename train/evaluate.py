@@ -39,7 +39,7 @@ from skeleton.layouts import get_layout
 from skeleton.prepared import PreparedDataset
 from skeleton.streams import STREAMS
 from train.checkpoint import load_checkpoint
-from train.model import DEFAULT_FUSION, StreamEncoder, build_encoders
+from train.model import DEFAULT_ARCHITECTURE, DEFAULT_FUSION, StreamEncoder, build_encoders
 from train.probe import extract_features, knn_predict, knn_votes
 from train.semi import labelled_subset
 from train.streams import derive_stream
@@ -217,6 +217,8 @@ class Evaluation:
         self.progress = progress
         self.dataset = PreparedDataset(config.data)
         self.layout = get_layout(self.dataset.manifest["layout"])
+        # networks trained from scratch take the data's C (3, or 2 for x, y keypoints)
+        self.scratch = {**DEFAULT_ARCHITECTURE, "in_channels": int(self.dataset.joints.shape[1])}
         self.train_idx = self.dataset.split(config.split, "train")
         self.test_idx = self.dataset.split(config.split, "test")
         labels = self.dataset.labels
@@ -238,7 +240,7 @@ class Evaluation:
                 s: e for s, e in model.encoders.items() if isinstance(e, StreamEncoder)
             }
         else:
-            self.encoders = build_encoders(self.layout, config.streams or STREAMS, "none")
+            self.encoders = build_encoders(self.layout, config.streams or STREAMS, "none", self.scratch)
         if config.streams:
             missing = [s for s in config.streams if s not in self.encoders]
             if missing:
@@ -351,7 +353,7 @@ class Evaluation:
             self._reset()
             torch.manual_seed(seed)
             if config.from_scratch:
-                encoder = build_encoders(self.layout, (s,), "none")[s]
+                encoder = build_encoders(self.layout, (s,), "none", self.scratch)[s]
             classifier = nn.Linear(encoder.backbone.feature_dim, self.num_classes)
             train_network(
                 encoder, classifier, s, self.layout.parents, x, y, config, seed, full, self.progress

@@ -9,11 +9,13 @@ by InfoNCE against the stream's own key queue; VCL adds kl_weight * KL(q || N(0,
 from __future__ import annotations
 
 import copy
+from functools import partial
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from train import distributed
 from train.config import LossConfig
 from train.heads import reparameterize
 from train.losses import KeyQueue, info_nce, kl_standard_normal
@@ -51,6 +53,20 @@ class MomentumContrast(nn.Module):
             raise ValueError("contrastive training needs a 'gaussian' or 'projection' head, not 'none'")
         dims = {s: e.embedding_dim for s, e in encoders.items()}
         self.queues = nn.ModuleDict({s: KeyQueue(loss.queue_size, d, generator) for s, d in dims.items()})
+        # Data-parallel training (train.distributed): stream -> DistributedDataParallel over the
+        # query encoder, called instead of it; shuffling BN for the key encoders.
+        self.replicas: dict[str, nn.Module] = {}
+        self.shuffle_bn = False
+        # bf16 autocast of the encoders on CPU (train.precision); the loss stays float32
+        self.compute_dtype: torch.dtype | None = None
+
+    def _encode(self, encoder: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """encoder(x), under autocast to ``compute_dtype`` with float32 outputs when it is set."""
+        if self.compute_dtype is None:
+            return encoder(x)
+        with torch.autocast(x.device.type, dtype=self.compute_dtype):
+            out = encoder(x)
+        return {k: v.float() for k, v in out.items()}
 
     @torch.no_grad()
     def momentum_update(self) -> None:
@@ -75,9 +91,15 @@ class MomentumContrast(nn.Module):
         self.momentum_update()
         results = {}
         for stream, encoder in self.query.items():
-            q_out = encoder(derive_stream(view_q, self.parents, stream))
+            q_in = derive_stream(view_q, self.parents, stream)
+            q_out = self._encode(self.replicas.get(stream, encoder), q_in)
             with torch.no_grad():
-                k_out = self.key[stream](derive_stream(view_k, self.parents, stream))
+                k_in = derive_stream(view_k, self.parents, stream)
+                k_out = (
+                    distributed.shuffled_key_forward(partial(self._encode, self.key[stream]), k_in)
+                    if self.shuffle_bn
+                    else self._encode(self.key[stream], k_in)
+                )
                 z_k = self._latent(k_out)
             z_q = self._latent(q_out)
             queue: KeyQueue = self.queues[stream]  # type: ignore[assignment]
@@ -93,7 +115,7 @@ class MomentumContrast(nn.Module):
                 stats["kl"] = kl
                 stats["mean_sigma"] = torch.exp(0.5 * q_out["logvar"]).mean().detach()
             stats["loss"] = loss
-            queue.push(z_k)
+            queue.push(distributed.gather(z_k))  # the global batch's keys, in rank order
             results[stream] = stats
         return results
 

@@ -51,13 +51,16 @@ class StreamEncoder(nn.Module):
         projection_dim: int = 128,
         latent_dim: int = 64,
         logvar_bias: float | None = None,
+        in_channels: int = 3,
     ) -> None:
         super().__init__()
         if head not in HEADS:
             raise ValueError(f"head must be one of {HEADS}, got {head!r}")
         self.head = head
         self.embedding_dim = {"gaussian": latent_dim, "projection": projection_dim, "none": 0}[head]
-        self.backbone = STGCN(adjacency, widths=widths, strides=strides, dropout=dropout)
+        self.backbone = STGCN(
+            adjacency, in_channels=in_channels, widths=widths, strides=strides, dropout=dropout
+        )
         if head != "none":
             self.projection = ProjectionHead(self.backbone.feature_dim, hidden_dim, projection_dim)
         if head == "gaussian":
@@ -91,7 +94,8 @@ def build_encoders(
         streams: stream names.
         head: ``gaussian``, ``projection`` or ``none``.
         architecture: ``widths``, ``strides``, ``dropout``, ``hidden_dim``, ``projection_dim`` and
-            ``latent_dim``, as in a checkpoint's ``meta.json`` (None: ``DEFAULT_ARCHITECTURE``).
+            ``latent_dim``, as in a checkpoint's ``meta.json`` (None: ``DEFAULT_ARCHITECTURE``),
+            and optionally ``in_channels``, the input's C (3 when absent; 2 for x, y keypoints).
         logvar_bias: initial bias of the log sigma^2 layer (an initialisation, not architecture).
     """
     arch = DEFAULT_ARCHITECTURE if architecture is None else architecture
@@ -110,6 +114,7 @@ def build_encoders(
             projection_dim=arch["projection_dim"],
             latent_dim=arch["latent_dim"],
             logvar_bias=logvar_bias,
+            in_channels=int(arch.get("in_channels", 3)),
         )
         for stream in streams
     }

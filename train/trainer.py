@@ -4,6 +4,8 @@ The run directory and the resume state are ``train.run_dir``'s; the log, TensorB
 health warnings ``train.run_log``'s. Every epoch reseeds torch from (seed, epoch) and draws its
 shuffling and augmentations from generators seeded the same way, so a run resumed at an epoch
 boundary continues exactly as an uninterrupted one (bit for bit on CPU with ``run.deterministic``).
+Under ``torchrun`` each process trains its share of every global batch (``train.distributed``);
+rank 0 alone logs and writes checkpoints.
 """
 
 from __future__ import annotations
@@ -19,12 +21,15 @@ import torch
 from tqdm import tqdm
 
 from skeleton.layouts import get_layout
+from skeleton.pipelines import spec_score_channel
 from skeleton.prepared import PreparedDataset
+from train import distributed
 from train.augment import augment
 from train.checkpoint import save_checkpoint
 from train.config import TrainConfig
 from train.moco import MomentumContrast
 from train.model import MultiStreamModel, StreamEncoder, build_encoders
+from train.precision import cpu_precision
 from train.probe import extract_features, knn_accuracy
 from train.run_dir import Stateful, TrainingError, prepare_run_dir, restore_state, resume_state, state_path
 from train.run_log import RunLog, health_warnings
@@ -57,15 +62,24 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, resume: bool = False, progress: bool = True) -> None:
         self.config = config
-        self.progress = progress
         self.out = Path(config.run.out_dir)
         self.device = resolve_device(config.run.device)
+        # torchrun: one process per device, rank 0 logs and writes (train.distributed)
+        self.dist, self._owns_group = distributed.setup(self.device.type)
+        if self.dist.enabled and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.dist.local_rank)
+        if config.optim.batch_size % self.dist.world_size:
+            raise TrainingError(
+                f"optim.batch_size {config.optim.batch_size} is the global batch and must be a "
+                f"multiple of the world size {self.dist.world_size}"
+            )
+        self.progress = progress and self.dist.is_main
         if config.run.threads > 0:
             torch.set_num_threads(config.run.threads)
         if config.run.deterministic:
             torch.use_deterministic_algorithms(True)
             torch.backends.cudnn.benchmark = False
-        prepare_run_dir(self.out, config, resume)
+        distributed.main_first(self.dist, lambda: prepare_run_dir(self.out, config, resume))
 
         self.dataset = PreparedDataset(config.data.path)
         self.layout = get_layout(self.dataset.manifest["layout"])
@@ -78,8 +92,13 @@ class Trainer:
 
         torch.manual_seed(config.run.seed)
         m = config.model
+        # the input's C comes from the data (3: x, y, z or x, y, score; 2: x, y keypoints)
+        self.architecture = {**m.architecture(), "in_channels": int(self.dataset.joints.shape[1])}
+        # the shear augmentation mixes coordinates only, never a score channel (pose2d keep_score)
+        score = spec_score_channel(self.dataset.manifest["pipeline"])
+        self.coords = self.architecture["in_channels"] - int(score)
         encoders = build_encoders(
-            self.layout, config.data.streams, m.head, m.architecture(), logvar_bias=m.logvar_bias
+            self.layout, config.data.streams, m.head, self.architecture, logvar_bias=m.logvar_bias
         )
         self.method = MomentumContrast(
             encoders, self.layout.parents, config.loss, torch.Generator().manual_seed(config.run.seed)
@@ -91,16 +110,32 @@ class Trainer:
             self.optimizer, milestones=list(config.optim.lr_milestones), gamma=config.optim.lr_gamma
         )
         self.amp_dtype = self._amp_dtype()
+        if self.device.type == "cpu":
+            self.method.compute_dtype = cpu_precision(config.run.precision)
+            log.info("CPU encoders compute in %s", self.method.compute_dtype or torch.float32)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.epoch = 0
         self.best: float | None = None
         self.global_step = 0
         if resume:
             counters = restore_state(state_path(self.out), self.device, self._stateful())
+            if counters["world_size"] != self.dist.world_size:
+                raise TrainingError(
+                    f"cannot resume {self.out}: it was trained by {counters['world_size']} process(es), "
+                    f"this launch has {self.dist.world_size}; resume with the same world size "
+                    "(torchrun --nnodes x --nproc-per-node)"
+                )
             self.epoch, self.global_step = counters["epoch"], counters["global_step"]
             self.best = counters["best"]
             log.info("resumed %s at epoch %d", self.out, self.epoch)
-        self.run_log = RunLog(self.out, purge_step=self.global_step)
+        if self.dist.enabled:
+            self.method.replicas = distributed.wrap_query(
+                self.method.query, self.device, config.run.sync_batchnorm
+            )
+            self.method.shuffle_bn = config.run.shuffle_bn
+        self.run_log: RunLog | distributed.QuietLog = (
+            RunLog(self.out, purge_step=self.global_step) if self.dist.is_main else distributed.QuietLog()
+        )
 
     # ------------------------------------------------------------------ setup
     def _indices(self, part: str) -> np.ndarray:
@@ -123,7 +158,12 @@ class Trainer:
         }
 
     def _state(self) -> dict[str, Any]:
-        counters = {"epoch": self.epoch, "global_step": self.global_step, "best": self.best}
+        counters = {
+            "epoch": self.epoch,
+            "global_step": self.global_step,
+            "best": self.best,
+            "world_size": self.dist.world_size,
+        }
         return resume_state(self._stateful(), counters)
 
     def export_model(self) -> MultiStreamModel:
@@ -140,7 +180,7 @@ class Trainer:
             "pipeline": self.dataset.manifest["pipeline"],
             "class_names": self.dataset.manifest["class_names"],
             "num_classes": None,
-            "architecture": m.architecture(),
+            "architecture": self.architecture,
             "dataset": {
                 "path": self.config.data.path,
                 "dataset": self.dataset.manifest["dataset"],
@@ -167,8 +207,8 @@ class Trainer:
         generator = torch.Generator().manual_seed(self.config.run.seed)
         a = self.config.augment
         return (
-            augment(x, a.crop_padding_ratio, a.shear, generator).to(self.device),
-            augment(x, a.crop_padding_ratio, a.shear, generator).to(self.device),
+            augment(x, a.crop_padding_ratio, a.shear, generator, self.coords).to(self.device),
+            augment(x, a.crop_padding_ratio, a.shear, generator, self.coords).to(self.device),
         )
 
     def heldout(self) -> dict[str, float]:
@@ -195,8 +235,8 @@ class Trainer:
                 and (self.epoch % self.config.run.monitor_every == 0 or self.epoch == epochs)
             )
             if monitor_due or self.epoch == epochs:
-                record.update(self.heldout())
-            if monitor_due:
+                record.update(self.heldout())  # on every rank: SyncBatchNorm takes part in it
+            if monitor_due and self.dist.is_main:
                 record.update(self.monitor())
                 score = record["knn_top1"]
                 if self.best is None or score > self.best:
@@ -205,11 +245,19 @@ class Trainer:
             self.run_log.record(record)
             for message in health_warnings(stats, self.config.data.streams, self.config.run):
                 self.run_log.warn(message, self.epoch, self.global_step)
-            if self.epoch % self.config.run.checkpoint_every == 0:
-                self.save(f"epoch_{self.epoch:04d}")
-            self.save("last", with_state=True)
+            if self.dist.is_main:
+                if self.epoch % self.config.run.checkpoint_every == 0:
+                    self.save(f"epoch_{self.epoch:04d}")
+                self.save("last", with_state=True)
         self.run_log.close()
+        distributed.barrier()  # every rank returns once the checkpoints are written
         return self.out
+
+    def close(self) -> None:
+        """Leave the process group if this trainer joined it."""
+        if self._owns_group:
+            distributed.teardown()
+            self._owns_group = False
 
     def train_epoch(self) -> dict[str, float]:
         config = self.config
@@ -217,9 +265,14 @@ class Trainer:
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)
         n = len(self.joints)
-        batch = min(config.optim.batch_size, n)
-        order = torch.randperm(n, generator=generator)
-        steps = n // batch
+        world = self.dist.world_size
+        batch = min(config.optim.batch_size, n - n % world)  # the global batch
+        order = torch.randperm(n, generator=generator)  # the same on every rank
+        if self.dist.enabled:  # each rank its own augmentations, dropout and sampling noise
+            torch.manual_seed(distributed.rank_seed(seed, self.dist.rank))
+            generator.manual_seed(distributed.rank_seed(seed, self.dist.rank))
+        batches = distributed.rank_batches(order, batch, self.dist)
+        steps = len(batches)
         self.method.train()
         sums: dict[str, float] = {}
         start = time.perf_counter()
@@ -231,9 +284,10 @@ class Trainer:
             dynamic_ncols=True,
         )
         for i in bar:
-            x = self.joints[order[i * batch : (i + 1) * batch]]
-            view_q = augment(x, config.augment.crop_padding_ratio, config.augment.shear, generator)
-            view_k = augment(x, config.augment.crop_padding_ratio, config.augment.shear, generator)
+            x = self.joints[batches[i]]
+            a = config.augment
+            view_q = augment(x, a.crop_padding_ratio, a.shear, generator, self.coords)
+            view_k = augment(x, a.crop_padding_ratio, a.shear, generator, self.coords)
             kl_weight = kl_weight_at(config, self.epoch + i / steps)
             autocast = (
                 torch.autocast(self.device.type, dtype=self.amp_dtype)
@@ -269,7 +323,7 @@ class Trainer:
                 )
         bar.close()
         elapsed = time.perf_counter() - start
-        means = {k: v / max(steps, 1) for k, v in sums.items()}
+        means = distributed.mean_over_ranks({k: v / max(steps, 1) for k, v in sums.items()})
         return {
             **means,
             "lr": self.optimizer.param_groups[0]["lr"],
@@ -307,5 +361,10 @@ class Trainer:
 
 
 def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> Path:
-    """Train a run to completion; returns its directory."""
-    return Trainer(config, resume=resume, progress=progress).fit()
+    """Train a run to completion; returns its directory. Under ``torchrun`` every process calls
+    this (rank 0 writes the run directory)."""
+    trainer = Trainer(config, resume=resume, progress=progress)
+    try:
+        return trainer.fit()
+    finally:
+        trainer.close()

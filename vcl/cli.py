@@ -11,6 +11,7 @@ from index.cli import add_index_commands
 from server.cli import add_serve_command
 from server.client_cli import add_client_commands
 from skeleton.cli import add_data_commands
+from train.allocator import tune_malloc
 from train.cli import add_eval_commands, add_train_commands
 from vcl.demo import add_demo_command
 
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    tune_malloc()  # before any command imports torch (train.allocator; VCL_MALLOC_TUNING=0: off)
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))

@@ -125,7 +125,12 @@ def test_official_model_through_onnx_runtime(tmp_path: Path, reference: dict) ->
         {s: folder / f"ntu60_xsub_{s}_linear.pt" for s in ("joint", "bone", "motion")}, tmp_path / "official"
     )
     model_dir = tmp_path / "onnx"
-    export_checkpoint(checkpoint, model_dir, max_batch=8)
+    manifest = export_checkpoint(checkpoint, model_dir, precisions=("int8",), max_batch=8)
+    assert manifest["batchnorm_folded"] and manifest["parity"]["passed"]
+    # the static int8 variant keeps the authors' fused predictions of the five reference clips
+    int8 = OnnxModel(model_dir, precision="int8").run(reference["inputs_joint"].astype(np.float32))
+    assert int8["fused_logits"].argmax(1).tolist() == reference["pred_fused"].tolist()
+    assert manifest["variants"]["int8"]["accuracy_delta_vs_fp32"]["fused_argmax_agreement"] >= 0.9
     files = sorted(shared_path("ntu_samples").glob("*.skeleton"))
     onnx = predict_files(model_dir, files)
     torch_results = predict_files(checkpoint, files)

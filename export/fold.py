@@ -1,0 +1,125 @@
+"""Eval-only rewrite of an ST-GCN backbone for export: every BatchNorm folded into the convolution
+before it, and the spatial graph convolution reordered so that it needs one plain GEMM and one
+ordinary convolution instead of a broadcast matmul and a sum.
+
+Training's ``GraphConv`` computes ``y = sum_k (W_k x + b_k) A_k`` (1x1 convolution to K * C_out
+channels, then a (V, V) matmul per partition and a sum over k). With a fixed adjacency
+(A * edge importance, known at export) the same value is
+
+    y[c, t, v] = sum_{c', k} W_k[c, c'] (x A_k)[c', t, v] + sum_k b_k[c] colsum(A_k)[v]
+
+so ``x @ A_stack`` (A_stack (V, V * K), column v * K + k = A_k[:, v]) followed by a convolution
+with kernel (1, K) and stride (1, K) gives it, plus a constant (C_out, V). The graph matmul then
+runs on C_in channels instead of K * C_out, and the BatchNorm that follows (eval mode: a
+per-channel affine map) folds into the convolution's weights and the constant. The temporal and
+residual convolutions absorb their BatchNorms in the usual way. ``data_bn`` stays (it scales each
+(joint, channel) pair, which no shared weight can absorb); so does everything after pooling.
+ONNX Runtime's own fusions cannot do this: the BatchNorm sits after the ReduceSum.
+
+Shapes and outputs are those of ``train.stgcn.STGCN`` in eval mode; ``vcl export`` checks the
+rewritten graph against the original PyTorch model (``export.parity``).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import cast
+
+import torch
+from torch import nn
+
+from train.model import MultiStreamModel
+from train.stgcn import STGCN, STGCNBlock
+
+
+def _bn_affine(bn: nn.BatchNorm1d | nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eval-mode BatchNorm as (scale, shift) per channel."""
+    mean, var = cast(torch.Tensor, bn.running_mean), cast(torch.Tensor, bn.running_var)
+    scale = bn.weight.detach() / torch.sqrt(var + bn.eps)
+    return scale, bn.bias.detach() - mean * scale
+
+
+def fold_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
+    """A copy of ``conv`` whose output equals ``bn(conv(x))`` in eval mode."""
+    scale, shift = _bn_affine(bn)
+    folded = copy.deepcopy(conv)
+    folded.weight.data = conv.weight.detach() * scale.view(-1, 1, 1, 1)
+    bias = conv.bias.detach() if conv.bias is not None else torch.zeros_like(scale)
+    folded.bias = nn.Parameter(bias * scale + shift)
+    return folded
+
+
+class FoldedGraphConv(nn.Module):
+    """BN(GraphConv(x, A)) for a fixed A: (N, C_in, T, V) -> (N, C_out, T, V)."""
+
+    def __init__(self, conv: nn.Conv2d, adjacency: torch.Tensor, bn: nn.BatchNorm2d) -> None:
+        super().__init__()
+        k, v, _ = adjacency.shape
+        c_in = conv.in_channels
+        c_out = conv.out_channels // k
+        w = conv.weight.detach()[:, :, 0, 0].view(k, c_out, c_in)  # output channel k * C_out + c
+        b = conv.bias.detach().view(k, c_out) if conv.bias is not None else torch.zeros(k, c_out)
+        scale, shift = _bn_affine(bn)
+        a = adjacency.detach()
+        self.register_buffer("stack", a.permute(1, 2, 0).reshape(v, v * k).contiguous())
+        self.conv = nn.Conv2d(c_in, c_out, (1, k), stride=(1, k), bias=False)
+        self.conv.weight.data = (w.permute(1, 2, 0) * scale.view(-1, 1, 1)).unsqueeze(2).contiguous()
+        constant = scale.view(-1, 1) * (b.t() @ a.sum(dim=1)) + shift.view(-1, 1)  # (C_out, V)
+        self.register_buffer("constant", constant.view(1, c_out, 1, v).contiguous())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        stack, constant = cast(torch.Tensor, self.stack), cast(torch.Tensor, self.constant)
+        return self.conv(torch.matmul(x, stack)) + constant
+
+
+class FoldedBlock(nn.Module):
+    """An ``STGCNBlock`` in eval mode with its BatchNorms folded: same shapes."""
+
+    def __init__(self, block: STGCNBlock, adjacency: torch.Tensor) -> None:
+        super().__init__()
+        tcn = block.tcn
+        self.gcn = FoldedGraphConv(block.gcn.conv, adjacency, cast(nn.BatchNorm2d, tcn[0]))
+        self.tcn = fold_conv_bn(cast(nn.Conv2d, tcn[2]), cast(nn.BatchNorm2d, tcn[3]))
+        self.residual_kind = block.residual_kind
+        if self.residual_kind == "conv":
+            residual = block.residual
+            self.residual = fold_conv_bn(cast(nn.Conv2d, residual[0]), cast(nn.BatchNorm2d, residual[1]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.tcn(torch.relu(self.gcn(x)))
+        if self.residual_kind == "identity":
+            out = out + x
+        elif self.residual_kind == "conv":
+            out = out + self.residual(x)
+        return torch.relu(out)
+
+
+class FoldedSTGCN(nn.Module):
+    """``STGCN`` in eval mode, folded: (N, C, T, V, M) -> (N, 256)."""
+
+    def __init__(self, backbone: STGCN) -> None:
+        super().__init__()
+        self.data_bn = copy.deepcopy(backbone.data_bn).eval()
+        self.feature_dim = backbone.feature_dim
+        a: torch.Tensor = backbone.A  # type: ignore[assignment]
+        self.blocks = nn.ModuleList(
+            FoldedBlock(block, a * importance)  # type: ignore[arg-type]
+            for block, importance in zip(backbone.st_gcn_networks, backbone.edge_importance, strict=True)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, t, v, m = x.shape
+        x = x.permute(0, 4, 3, 1, 2).reshape(n * m, v * c, t)
+        x = self.data_bn(x).view(n * m, v, c, t).permute(0, 2, 3, 1)
+        for block in self.blocks:
+            x = block(x)
+        return x.mean(dim=(2, 3)).view(n, m, -1).mean(dim=1)
+
+
+@torch.no_grad()
+def fold_model(model: MultiStreamModel) -> MultiStreamModel:
+    """A copy of ``model`` (eval mode) whose backbones are ``FoldedSTGCN``; the original is untouched."""
+    folded = copy.deepcopy(model).eval()
+    for encoder in folded.encoders.values():
+        encoder.backbone = FoldedSTGCN(cast(STGCN, encoder.backbone))
+    return folded.eval()
