@@ -8,6 +8,7 @@ import pickle
 import warnings
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -151,7 +152,7 @@ def _landmarks(pose: np.ndarray, z: bool = True, score: str = "visibility") -> l
 def test_mediapipe_json_image_and_world(tmp_path: Path) -> None:
     image = _pose(33) / 1000
     world = RNG.normal(0, 0.3, size=(33, 3))
-    frames = [
+    frames: list[dict[str, Any]] = [
         {
             "keypoints": _landmarks(image),
             "world_landmarks": [dict(zip("xyz", w, strict=True)) | {"visibility": 0.9} for w in world],

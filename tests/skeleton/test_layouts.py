@@ -109,6 +109,7 @@ def test_estimator_layouts_follow_the_documented_joint_orders() -> None:
 def test_mid_points() -> None:
     x = np.zeros((2, 17, 2))
     layout = get_layout("coco17")
+    assert layout.hips is not None
     x[:, layout.hips[0]], x[:, layout.hips[1]] = (1.0, 2.0), (3.0, 4.0)
     x[:, layout.shoulders[0]], x[:, layout.shoulders[1]] = (0.0, 10.0), (2.0, 10.0)
     np.testing.assert_allclose(layout.mid_hips(x), [[2.0, 3.0]] * 2)

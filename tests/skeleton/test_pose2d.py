@@ -41,7 +41,9 @@ def test_centre_scale_and_orientation() -> None:
     run = get_pipeline("pose2d", num_frames=60)
     result = run(_raw(3), COCO)
     x = result.joints[..., 0].transpose(1, 2, 0)  # (T, V, C) of the first person
-    both = (x[:, list(COCO.hips), 2] > 0).all(axis=1) & (x[:, list(COCO.shoulders), 2] > 0).all(axis=1)
+    assert COCO.hips is not None
+    hips, shoulders = list(COCO.hips), list(COCO.shoulders)
+    both = (x[:, hips, 2] > 0).all(axis=1) & (x[:, shoulders, 2] > 0).all(axis=1)
     torso = np.linalg.norm(COCO.mid_shoulders(x[both, :, :2]) - COCO.mid_hips(x[both, :, :2]), axis=-1)
     assert np.median(torso) == pytest.approx(1.0, rel=0.05)  # sampled frames, so not exactly 1
     assert np.mean(COCO.mid_hips(x[both, :, :2]), axis=0) == pytest.approx([0, 0], abs=0.1)
