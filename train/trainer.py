@@ -34,11 +34,13 @@ from skeleton.graph import spatial_partition
 from skeleton.layouts import get_layout
 from skeleton.prepared import PreparedDataset
 from train.augment import augment
+from train.batchnorm import recompute_batchnorm
 from train.checkpoint import save_checkpoint
 from train.config import ConfigError, TrainConfig, config_from_dict
 from train.moco import ContrastOptions, MomentumContrast
 from train.model import MultiStreamModel, StreamEncoder
 from train.probe import extract_features, knn_accuracy
+from train.progress import progress_postfix
 
 log = logging.getLogger("vcl.train")
 
@@ -309,6 +311,10 @@ class Trainer:
                 and self.has_labels
                 and (self.epoch % self.config.run.monitor_every == 0 or self.epoch == epochs)
             )
+            keep = self.epoch % self.config.run.checkpoint_every == 0
+            if monitor_due or keep or self.epoch == epochs:
+                # exact eval-mode statistics for the monitor and the checkpoints (train.batchnorm)
+                recompute_batchnorm(self.method.query, self.joints, self.layout.parents, device=self.device)
             if monitor_due or self.epoch == epochs:
                 record.update(self.heldout())
             if monitor_due:
@@ -319,7 +325,7 @@ class Trainer:
                     self.save("best")
             self._record(record)
             self._check_health(stats)
-            if self.epoch % self.config.run.checkpoint_every == 0:
+            if keep:
                 self.save(f"epoch_{self.epoch:04d}")
             self.save("last", with_state=True)
         self.writer.close()
@@ -367,7 +373,7 @@ class Trainer:
                 step_stats.update({f"{stream}/{k}": float(v.detach()) for k, v in values.items()})
             for key, value in step_stats.items():
                 sums[key] = sums.get(key, 0.0) + value
-            bar.set_postfix(loss=f"{step_stats['loss']:.3f}")
+            bar.set_postfix(progress_postfix(step_stats, kl_weight))
             if self.global_step % config.run.log_every == 0:
                 elapsed = time.perf_counter() - start
                 self._record(
