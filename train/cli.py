@@ -114,6 +114,9 @@ def add_eval_commands(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--knn-on", choices=["feature", "mu"], default="feature")
     ev.add_argument("--label-fraction", type=float, default=0.1, help="semi: fraction of labels (0.01, 0.1)")
     ev.add_argument("--sampling", choices=["proportion", "count"], default="proportion")
+    ev.add_argument(
+        "--per-class", type=int, default=0, help="semi: labelled clips per class (0: use the fraction)"
+    )
     ev.add_argument("--from-scratch", action="store_true", help="random initialisation (supervised baseline)")
     ev.add_argument("--no-standardize", action="store_true", help="linear: raw features (SkeletonCLR as is)")
     ev.add_argument("--threads", type=int, default=0)
@@ -168,6 +171,7 @@ def _eval(args: argparse.Namespace) -> int:
         crop_padding_ratio=args.crop,
         dropout=args.dropout,
         persons=args.persons,
+        per_class=args.per_class,
     )
     result = Evaluation(config, progress=not args.quiet).run()
     out = args.out or Path("runs/eval") / f"{args.protocol}-{time.strftime('%Y%m%d-%H%M%S')}.json"

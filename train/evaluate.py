@@ -64,7 +64,8 @@ class EvalConfig:
     in epochs) or ``cosine`` (per step, to 0); ``shear``/``crop_padding_ratio`` augment every
     batch as the pretext views do (``train.augment``; 0 = off); ``dropout`` >= 0 replaces the
     encoder's dropout rate. ``persons`` > 0 keeps only the first that many person slots of every
-    clip (1 on single-person data halves the cost; the default keeps the data's M).
+    clip (1 on single-person data halves the cost; the default keeps the data's M). ``semi`` with
+    ``per_class`` > 0 labels that many clips of every class instead of ``label_fraction``.
     """
 
     protocol: str
@@ -93,6 +94,7 @@ class EvalConfig:
     crop_padding_ratio: int = 0
     dropout: float = -1.0
     persons: int = 0
+    per_class: int = 0
 
     def fusion_weights(self) -> dict[str, float]:
         return dict(zip(STREAMS, self.fusion, strict=True))
@@ -400,7 +402,11 @@ class Evaluation:
             return logits
         rows = np.arange(len(self.train_idx))
         if config.protocol == "semi":
-            rows = labelled_subset(y_train.numpy(), config.label_fraction, config.sampling, seed)
+            if config.per_class:  # the same number of clips from every class
+                n, c = len(y_train), len(np.unique(y_train.numpy()))
+                rows = labelled_subset(y_train.numpy(), min(1.0, config.per_class * c / n), "count", seed)
+            else:
+                rows = labelled_subset(y_train.numpy(), config.label_fraction, config.sampling, seed)
         x, y = self.x_train[rows], y_train[rows]
         full = config.protocol in ("semi", "finetune")
         for s, encoder in self.encoders.items():
