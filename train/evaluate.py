@@ -319,8 +319,10 @@ class Evaluation:
         features = None
         if config.protocol in ("knn", "linear") and config.recipe == "frozen" or config.protocol == "knn":
             features = self._features()
+        test_logits: dict[str, np.ndarray] = {"labels": self.labels[self.test_idx].numpy()}
         for seed in seeds:
             logits = self._logits(seed, features)
+            test_logits.update({f"{s}_seed{seed}": v.numpy() for s, v in logits.items()})
             y = self.labels[self.test_idx]
             scores = {s: topk(v, y) for s, v in logits.items()}
             fused = fuse(logits, config.fusion_weights())
@@ -361,6 +363,7 @@ class Evaluation:
         if "uncertainty" in extras:
             result["uncertainty"] = extras["uncertainty"]
             result["_arrays"] = extras["arrays"]
+        result["_logits"] = test_logits
         return result
 
     def _gaussian(self) -> bool:
@@ -465,8 +468,14 @@ class Evaluation:
 
 
 def write_result(result: dict[str, Any], path: Path) -> Path:
-    """The JSON result (and, with uncertainty arrays, an .npz beside it)."""
+    """The JSON result, the per-stream test logits of every seed beside it (``.logits.npz``: keys
+    ``<stream>_seed<seed>`` and ``labels``, so runs of one stream each can be fused later) and,
+    with uncertainty arrays, an .npz."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    logits = result.pop("_logits", None)
+    if logits is not None:
+        np.savez_compressed(path.with_suffix(".logits.npz"), **logits)
+        result["logits"] = path.with_suffix(".logits.npz").name
     arrays = result.pop("_arrays", None)
     if arrays is not None:
         np.savez_compressed(path.with_suffix(".npz"), **arrays)

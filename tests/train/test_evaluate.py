@@ -61,6 +61,11 @@ def test_linear_probe_beats_chance_and_records_provenance(trained: tuple[Path, P
     path = write_result(result, tmp_path / "linear.json")
     saved = json.loads(path.read_text())
     assert saved["arrays"] == "linear.npz" and np.load(tmp_path / "linear.npz")["embedding"].shape[1] == 3 * 8
+    with np.load(tmp_path / saved["logits"]) as logits:  # per stream and seed, for fusing runs later
+        assert sorted(logits.files) == sorted(
+            ["labels", *(f"{s}_seed{seed}" for s in ("joint", "bone", "motion") for seed in (0, 1))]
+        )
+        assert logits["joint_seed1"].shape == (len(logits["labels"]), 11)
 
 
 def test_fusion_is_the_weighted_sum_of_logits() -> None:
