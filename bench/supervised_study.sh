@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The supervised ST-GCN reference of docs/RESULTS.md: from scratch, three streams, cross-subject,
 # on MSR Action3D and UTD-MHAD; one thread per dataset, both datasets at once on a 2-core CPU.
-# Usage: bash bench/supervised_study.sh [EPOCHS]   (default 60)
+# Usage: bash bench/supervised_study.sh [EPOCHS]   (default 40)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VCL=.venv/bin/vcl
 SHARED=../shared/data
 OUT=runs/supervised
-EPOCHS=${1:-60}
+EPOCHS=${1:-40}
 declare -A KEY=([msr_action3d]=msr-action3d [utd_mhad]=utd-mhad)
 mkdir -p $OUT
 for dataset in msr_action3d utd_mhad; do
