@@ -12,6 +12,7 @@ from skeleton.prepare import prepare_dataset
 from skeleton.prepared import PreparedDataset
 from train.checkpoint import load_checkpoint
 from train.config import ConfigError, load_config
+from train.model import StreamEncoder
 from train.trainer import TrainingError, train
 from vcl.cli import main
 
@@ -74,7 +75,9 @@ def test_checkpoints_hold_exact_batchnorm_statistics(tiny_data: Path, tmp_path: 
     dataset = PreparedDataset(tiny_data)
     x = torch.from_numpy(dataset.joints[dataset.split("xsub", "train")])
     channels = x.permute(0, 4, 3, 1, 2).reshape(len(x) * x.shape[-1], -1, x.shape[2])  # (N * M, V * C, T)
-    bn = model.encoders["joint"].backbone.data_bn
+    encoder = model.encoders["joint"]
+    assert isinstance(encoder, StreamEncoder)
+    bn = encoder.backbone.data_bn
     torch.testing.assert_close(bn.running_mean, channels.mean(dim=(0, 2)), rtol=1e-3, atol=1e-5)
 
 
