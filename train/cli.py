@@ -56,9 +56,20 @@ def add_eval_commands(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--knn-on", choices=["feature", "mu"], default="feature")
     ev.add_argument("--label-fraction", type=float, default=0.1, help="semi: fraction of labels (0.01, 0.1)")
     ev.add_argument("--sampling", choices=["proportion", "count"], default="proportion")
+    ev.add_argument(
+        "--per-class", type=int, default=0, help="semi: labelled clips per class (0: use the fraction)"
+    )
     ev.add_argument("--from-scratch", action="store_true", help="random initialisation (supervised baseline)")
     ev.add_argument("--no-standardize", action="store_true", help="linear: raw features (SkeletonCLR as is)")
     ev.add_argument("--threads", type=int, default=0)
+    ev.add_argument("--optimizer", choices=["sgd", "adamw"], default="sgd", help="network training")
+    ev.add_argument("--schedule", choices=["step", "cosine"], default="step", help="step: x0.1 at milestones")
+    ev.add_argument("--shear", type=float, default=0.0, help="network training: shear augmentation amplitude")
+    ev.add_argument(
+        "--crop", type=int, default=0, help="network training: temporal crop padding ratio (0: off)"
+    )
+    ev.add_argument("--dropout", type=float, default=-1.0, help="encoder dropout rate (-1: keep)")
+    ev.add_argument("--persons", type=int, default=0, help="keep the first P person slots (0: all)")
     ev.add_argument("--out", type=Path, help="result JSON (default runs/eval/<protocol>-<time>.json)")
     ev.add_argument("--quiet", action="store_true")
     ev.set_defaults(func=_eval)
@@ -94,7 +105,15 @@ def _eval(args: argparse.Namespace) -> int:
         label_fraction=args.label_fraction,
         sampling=args.sampling,
         from_scratch=args.from_scratch,
+        standardize=not args.no_standardize,
         threads=args.threads,
+        optimizer=args.optimizer,
+        schedule=args.schedule,
+        shear=args.shear,
+        crop_padding_ratio=args.crop,
+        dropout=args.dropout,
+        persons=args.persons,
+        per_class=args.per_class,
     )
     result = Evaluation(config, progress=not args.quiet).run()
     out = args.out or Path("runs/eval") / f"{args.protocol}-{time.strftime('%Y%m%d-%H%M%S')}.json"

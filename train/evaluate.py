@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,20 +39,34 @@ from common.scores import sigma_score, softmax_uncertainty
 from skeleton.layouts import get_layout
 from skeleton.prepared import PreparedDataset
 from skeleton.streams import STREAMS
+from train.augment import augment
+from train.batchnorm import recompute_batchnorm
 from train.checkpoint import load_checkpoint
 from train.model import DEFAULT_ARCHITECTURE, DEFAULT_FUSION, StreamEncoder, build_encoders
 from train.probe import extract_features, knn_predict, knn_votes
 from train.semi import labelled_subset
+from train.stgcn import Dropout
 from train.streams import derive_stream
 from train.uncertainty import CORRUPTIONS, auroc, corrupt
 
 PROTOCOLS = ("linear", "knn", "semi", "finetune")
-DEFAULT_LR = {"frozen": 3.0, "official": 6.0, "full": 0.1}
+DEFAULT_LR = {"frozen": 3.0, "official": 6.0, "full": 0.1, "adamw": 0.002}
+OPTIMIZERS = ("sgd", "adamw")
+SCHEDULES = ("step", "cosine")
 
 
 @dataclass(frozen=True)
 class EvalConfig:
-    """One evaluation; see the module docstring. ``lr``/``batch_size`` of 0 take the protocol's default."""
+    """One evaluation; see the module docstring. ``lr``/``batch_size`` of 0 take the protocol's default.
+
+    Network training (``semi``, ``finetune``, ``linear`` with ``recipe=official``): ``optimizer``
+    ``sgd`` (momentum 0.9) or ``adamw``; ``schedule`` ``step`` (x0.1 at each of ``milestones``,
+    in epochs) or ``cosine`` (per step, to 0); ``shear``/``crop_padding_ratio`` augment every
+    batch as the pretext views do (``train.augment``; 0 = off); ``dropout`` >= 0 replaces the
+    encoder's dropout rate. ``persons`` > 0 keeps only the first that many person slots of every
+    clip (1 on single-person data halves the cost; the default keeps the data's M). ``semi`` with
+    ``per_class`` > 0 labels that many clips of every class instead of ``label_fraction``.
+    """
 
     protocol: str
     data: str
@@ -73,6 +88,13 @@ class EvalConfig:
     from_scratch: bool = False
     standardize: bool = True
     threads: int = 0
+    optimizer: str = "sgd"
+    schedule: str = "step"
+    shear: float = 0.0
+    crop_padding_ratio: int = 0
+    dropout: float = -1.0
+    persons: int = 0
+    per_class: int = 0
 
     def fusion_weights(self) -> dict[str, float]:
         return dict(zip(STREAMS, self.fusion, strict=True))
@@ -153,30 +175,56 @@ def train_network(
     full: bool,
     progress: bool,
 ) -> None:
-    """SGD on the classifier (``full``: and the encoder) with the encoder in train mode."""
+    """The classifier (``full``: and the encoder) trained with the encoder in train mode, then the
+    encoder's BatchNorm statistics recomputed on ``x`` (``train.batchnorm``)."""
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     params = list(classifier.parameters()) + (list(encoder.parameters()) if full else [])
-    lr = config.lr or DEFAULT_LR["full" if full else "official"]
-    optimizer = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(config.milestones), 0.1)
+    batch = config.batch_size or (128 if full else 256)
+    if config.optimizer == "adamw":
+        lr = config.lr or DEFAULT_LR["adamw"]
+        optimizer: torch.optim.Optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=config.weight_decay)
+    else:
+        lr = config.lr or DEFAULT_LR["full" if full else "official"]
+        optimizer = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=config.weight_decay)
+    total_steps = config.epochs * -(-len(x) // batch)
+    per_step = config.schedule == "cosine"
+    scheduler: torch.optim.lr_scheduler.LRScheduler = (
+        torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda s: 0.5 + 0.5 * math.cos(math.pi * s / total_steps)
+        )
+        if per_step
+        else torch.optim.lr_scheduler.MultiStepLR(optimizer, list(config.milestones), 0.1)
+    )
+    if config.dropout >= 0:
+        for m in encoder.modules():
+            if isinstance(m, Dropout) and m.p > 0:  # block 0 has none, as the official model
+                m.p = config.dropout
     encoder.train()
     classifier.train()
     for p in encoder.parameters():
         p.requires_grad_(full)
     bar = tqdm(range(config.epochs), desc=f"{stream} seed {seed}", leave=False, disable=not progress)
     for _ in bar:
-        for idx in _batches(len(x), config.batch_size or (128 if full else 256), generator):
+        for idx in _batches(len(x), batch, generator):
+            clips = x[idx]
+            if config.shear or config.crop_padding_ratio:
+                clips = augment(clips, config.crop_padding_ratio, config.shear, generator)
             with torch.set_grad_enabled(full):
-                feature = encoder(derive_stream(x[idx], parents, stream))["feature"]
+                feature = encoder(derive_stream(clips, parents, stream))["feature"]
             loss = F.cross_entropy(classifier(feature), y[idx])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+            if per_step:
+                scheduler.step()
             bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
-        scheduler.step()
+        if not per_step:
+            scheduler.step()
     for p in encoder.parameters():
         p.requires_grad_(True)
+    # the running statistics after few steps still carry their start (train.batchnorm)
+    recompute_batchnorm({stream: encoder}, x, parents)
     encoder.eval()
     classifier.eval()
 
@@ -211,6 +259,11 @@ class Evaluation:
             )
         if config.protocol in ("linear", "knn") and (config.from_scratch or not config.model):
             raise EvalError(f"{config.protocol} evaluates a pretrained checkpoint: pass --model")
+        if config.optimizer not in OPTIMIZERS or config.schedule not in SCHEDULES:
+            raise EvalError(
+                f"optimizer must be one of {OPTIMIZERS} and schedule one of {SCHEDULES}, "
+                f"got {config.optimizer!r} and {config.schedule!r}"
+            )
         if config.threads:
             torch.set_num_threads(config.threads)
         self.config = config
@@ -251,8 +304,10 @@ class Evaluation:
         self.initial = {
             s: {k: v.clone() for k, v in e.state_dict().items()} for s, e in self.encoders.items()
         }
-        self.x_train = torch.from_numpy(np.ascontiguousarray(self.dataset.joints[self.train_idx]))
-        self.x_test = torch.from_numpy(np.ascontiguousarray(self.dataset.joints[self.test_idx]))
+        persons = config.persons or self.dataset.joints.shape[-1]
+        joints = self.dataset.joints
+        self.x_train = torch.from_numpy(np.ascontiguousarray(joints[self.train_idx][..., :persons]))
+        self.x_test = torch.from_numpy(np.ascontiguousarray(joints[self.test_idx][..., :persons]))
 
     def run(self) -> dict[str, Any]:
         config = self.config
@@ -263,8 +318,10 @@ class Evaluation:
         features = None
         if config.protocol in ("knn", "linear") and config.recipe == "frozen" or config.protocol == "knn":
             features = self._features()
+        test_logits: dict[str, np.ndarray] = {"labels": self.labels[self.test_idx].numpy()}
         for seed in seeds:
             logits = self._logits(seed, features)
+            test_logits.update({f"{s}_seed{seed}": v.numpy() for s, v in logits.items()})
             y = self.labels[self.test_idx]
             scores = {s: topk(v, y) for s, v in logits.items()}
             fused = fuse(logits, config.fusion_weights())
@@ -305,6 +362,7 @@ class Evaluation:
         if "uncertainty" in extras:
             result["uncertainty"] = extras["uncertainty"]
             result["_arrays"] = extras["arrays"]
+        result["_logits"] = test_logits
         return result
 
     def _gaussian(self) -> bool:
@@ -346,7 +404,11 @@ class Evaluation:
             return logits
         rows = np.arange(len(self.train_idx))
         if config.protocol == "semi":
-            rows = labelled_subset(y_train.numpy(), config.label_fraction, config.sampling, seed)
+            if config.per_class:  # the same number of clips from every class
+                n, c = len(y_train), len(np.unique(y_train.numpy()))
+                rows = labelled_subset(y_train.numpy(), min(1.0, config.per_class * c / n), "count", seed)
+            else:
+                rows = labelled_subset(y_train.numpy(), config.label_fraction, config.sampling, seed)
         x, y = self.x_train[rows], y_train[rows]
         full = config.protocol in ("semi", "finetune")
         for s, encoder in self.encoders.items():
@@ -405,8 +467,14 @@ class Evaluation:
 
 
 def write_result(result: dict[str, Any], path: Path) -> Path:
-    """The JSON result (and, with uncertainty arrays, an .npz beside it)."""
+    """The JSON result, the per-stream test logits of every seed beside it (``.logits.npz``: keys
+    ``<stream>_seed<seed>`` and ``labels``, so runs of one stream each can be fused later) and,
+    with uncertainty arrays, an .npz."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    logits = result.pop("_logits", None)
+    if logits is not None:
+        np.savez_compressed(path.with_suffix(".logits.npz"), **logits)
+        result["logits"] = path.with_suffix(".logits.npz").name
     arrays = result.pop("_arrays", None)
     if arrays is not None:
         np.savez_compressed(path.with_suffix(".npz"), **arrays)

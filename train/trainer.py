@@ -25,12 +25,14 @@ from skeleton.pipelines import spec_score_channel
 from skeleton.prepared import PreparedDataset
 from train import distributed
 from train.augment import augment
+from train.batchnorm import recompute_batchnorm
 from train.checkpoint import save_checkpoint
 from train.config import TrainConfig
 from train.moco import MomentumContrast
 from train.model import MultiStreamModel, StreamEncoder, build_encoders
 from train.precision import cpu_precision
 from train.probe import extract_features, knn_accuracy
+from train.progress import progress_postfix
 from train.run_dir import Stateful, TrainingError, prepare_run_dir, restore_state, resume_state, state_path
 from train.run_log import RunLog, health_warnings
 
@@ -234,6 +236,10 @@ class Trainer:
                 and self.has_labels
                 and (self.epoch % self.config.run.monitor_every == 0 or self.epoch == epochs)
             )
+            keep = self.epoch % self.config.run.checkpoint_every == 0
+            if monitor_due or keep or self.epoch == epochs:
+                # exact eval-mode statistics for the monitor and the checkpoints (train.batchnorm)
+                recompute_batchnorm(self.method.query, self.joints, self.layout.parents, device=self.device)
             if monitor_due or self.epoch == epochs:
                 record.update(self.heldout())  # on every rank: SyncBatchNorm takes part in it
             if monitor_due and self.dist.is_main:
@@ -246,7 +252,7 @@ class Trainer:
             for message in health_warnings(stats, self.config.data.streams, self.config.run):
                 self.run_log.warn(message, self.epoch, self.global_step)
             if self.dist.is_main:
-                if self.epoch % self.config.run.checkpoint_every == 0:
+                if keep:
                     self.save(f"epoch_{self.epoch:04d}")
                 self.save("last", with_state=True)
         self.run_log.close()
@@ -307,7 +313,7 @@ class Trainer:
                 step_stats.update({f"{stream}/{k}": float(v.detach()) for k, v in values.items()})
             for key, value in step_stats.items():
                 sums[key] = sums.get(key, 0.0) + value
-            bar.set_postfix(loss=f"{step_stats['loss']:.3f}")
+            bar.set_postfix(progress_postfix(step_stats, kl_weight))
             if self.global_step % config.run.log_every == 0:
                 elapsed = time.perf_counter() - start
                 self.run_log.record(

@@ -10,10 +10,14 @@ import pytest
 import torch
 
 from common.scores import sigma_score, softmax_uncertainty
+from skeleton.graph import spatial_partition
+from skeleton.layouts import get_layout
 from skeleton.prepare import prepare_dataset
+from skeleton.prepared import PreparedDataset
 from tests.conftest import TINY_MODEL
 from train.config import load_config
-from train.evaluate import EvalConfig, EvalError, Evaluation, fuse, write_result
+from train.evaluate import EvalConfig, EvalError, Evaluation, classify, fuse, train_network, write_result
+from train.model import StreamEncoder
 from train.semi import labelled_subset
 from train.trainer import train
 from train.uncertainty import auroc, corrupt, risk_coverage
@@ -58,6 +62,11 @@ def test_linear_probe_beats_chance_and_records_provenance(trained: tuple[Path, P
     path = write_result(result, tmp_path / "linear.json")
     saved = json.loads(path.read_text())
     assert saved["arrays"] == "linear.npz" and np.load(tmp_path / "linear.npz")["embedding"].shape[1] == 3 * 8
+    with np.load(tmp_path / saved["logits"]) as logits:  # per stream and seed, for fusing runs later
+        assert sorted(logits.files) == sorted(
+            ["labels", *(f"{s}_seed{seed}" for s in ("joint", "bone", "motion") for seed in (0, 1))]
+        )
+        assert logits["joint_seed1"].shape == (len(logits["labels"]), 11)
 
 
 def test_fusion_is_the_weighted_sum_of_logits() -> None:
@@ -106,6 +115,32 @@ def test_semi_and_finetune_runs(trained: tuple[Path, Path]) -> None:
     assert semi["protocol"] == "semi" and set(semi["metrics"]["summary"]) == {"joint", "fused"}
     scratch = _eval(data, "", "finetune", from_scratch=True, epochs=1, milestones=(), streams=("joint",))
     assert scratch["method"] == "supervised" and scratch["checkpoint"] is None
+
+
+def test_fine_tuning_fits_a_small_labelled_set(tmp_path: Path) -> None:
+    """Two labelled clips per class, one batch an epoch (like 29 clips at batch 128), 30 epochs:
+    the network fits them in eval mode, as predictions are made. Before the BatchNorm statistics
+    were recomputed after training (train.batchnorm) it fitted them in train mode (100%) and
+    predicted one class in eval mode (18% here, 11% on MSR Action3D's 29 clips)."""
+    data = tmp_path / "syn"
+    prepare_dataset("synthetic", None, data, num_samples=88, seed=3, progress=False, workers=1)
+    dataset = PreparedDataset(data)
+    layout = get_layout(dataset.manifest["layout"])
+    train_idx = dataset.split("xsub", "train")
+    labels = dataset.labels[train_idx]
+    rows = train_idx[labelled_subset(labels, 2 * 11 / len(labels), "count", seed=0)]
+    x, y = torch.from_numpy(dataset.joints[rows]), torch.from_numpy(dataset.labels[rows])
+    assert len(x) == 22 and len(set(y.tolist())) == 11
+    torch.manual_seed(0)
+    adjacency = torch.as_tensor(spatial_partition(layout))
+    encoder = StreamEncoder(adjacency, head="none", widths=(16, 32), strides=(1, 2))
+    classifier = torch.nn.Linear(32, 11)
+    config = EvalConfig(
+        protocol="semi", data=str(data), epochs=30, milestones=(), batch_size=22, optimizer="adamw", lr=0.01
+    )
+    train_network(encoder, classifier, "joint", layout.parents, x, y, config, 0, full=True, progress=False)
+    predicted = classify(encoder, classifier, "joint", layout.parents, x).argmax(1)
+    assert float((predicted == y).float().mean()) >= 0.95
 
 
 def test_bad_evaluations_are_refused(trained: tuple[Path, Path]) -> None:

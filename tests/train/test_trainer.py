@@ -9,8 +9,10 @@ import pytest
 import torch
 
 from skeleton.prepare import prepare_dataset
+from skeleton.prepared import PreparedDataset
 from train.checkpoint import load_checkpoint
 from train.config import ConfigError, load_config
+from train.model import StreamEncoder
 from train.trainer import TrainingError, train
 from vcl.cli import main
 
@@ -63,6 +65,20 @@ def test_two_plus_two_epochs_equal_four(tiny_data: Path, tmp_path: Path) -> None
         for run in ("straight", "resumed")
     ]
     assert [e["loss"] for e in epochs[0]] == [e["loss"] for e in epochs[1]]
+
+
+def test_checkpoints_hold_exact_batchnorm_statistics(tiny_data: Path, tmp_path: Path) -> None:
+    """After 2 epochs of a few steps the running averages would still carry their start
+    (variance 1); the saved encoders hold the statistics of the training clips (train.batchnorm)."""
+    out = train(_config(tiny_data, tmp_path / "run", "optim.epochs=2"), progress=False)
+    model, _ = load_checkpoint(out / "checkpoints" / "last")
+    dataset = PreparedDataset(tiny_data)
+    x = torch.from_numpy(dataset.joints[dataset.split("xsub", "train")])
+    channels = x.permute(0, 4, 3, 1, 2).reshape(len(x) * x.shape[-1], -1, x.shape[2])  # (N * M, V * C, T)
+    encoder = model.encoders["joint"]
+    assert isinstance(encoder, StreamEncoder)
+    bn = encoder.backbone.data_bn
+    torch.testing.assert_close(bn.running_mean, channels.mean(dim=(0, 2)), rtol=1e-3, atol=1e-5)
 
 
 def test_run_directory_contents(tiny_data: Path, tmp_path: Path) -> None:
