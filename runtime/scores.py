@@ -31,8 +31,14 @@ __all__ = [
 
 
 def output_logvars(outputs: Mapping[str, np.ndarray], streams: Sequence[str]) -> dict[str, np.ndarray]:
-    """stream -> (N, D) log sigma^2 from the ``{stream}_sigma`` outputs (N, D)."""
-    return {s: np.log(np.square(outputs[f"{s}_sigma"])) for s in streams}
+    """stream -> (N, D) log sigma^2 from the ``{stream}_sigma`` outputs (N, D). A sigma^2 that
+    under- or overflowed float32 (0 or inf: log sigma^2 beyond about -87 or +88, from extreme
+    inputs) is clipped to float32's range, so the score stays finite."""
+    info = np.finfo(np.float32)
+    return {
+        s: np.log(np.clip(np.square(outputs[f"{s}_sigma"].astype(np.float64)), info.tiny, info.max))
+        for s in streams
+    }
 
 
 def stream_sigma_scores(outputs: Mapping[str, np.ndarray], streams: Sequence[str]) -> dict[str, np.ndarray]:

@@ -312,6 +312,14 @@ class Service:
             except DeadlineExceeded:
                 self.metrics.rejected.labels("deadline").inc()
                 raise
+        for name, value in out.items():
+            bad = ~np.isfinite(value.reshape(len(value), -1)).all(axis=1)
+            if bad.any():
+                clip = clips[int(np.flatnonzero(bad)[0])]
+                raise BadInput(
+                    f"clip {clip.meta.name!r}: the model's output {name!r} overflowed float32 "
+                    "(coordinates far outside what it was trained on; check the units)"
+                )
         return clips, joints, out
 
     async def classify(

@@ -89,3 +89,12 @@ def test_fused_sigma_guards_a_zero_norm_and_negative_weight() -> None:
     sigma = fused_sigma(outputs, ["joint"], {"joint": 1.0}, {"joint": [1.0, 1.0]})
     assert np.isfinite(sigma).all() and sigma[0, 0] == pytest.approx(1e12)
     assert (fused_sigma(outputs, ["joint"], {"joint": -1.0}, {}) == 0).all()
+
+
+def test_a_sigma_that_under_or_overflowed_gives_a_finite_score() -> None:
+    from runtime.scores import output_logvars
+
+    out = {"bone_sigma": np.array([[0.0, 1.0, np.inf]], np.float32)}
+    logvar = output_logvars(out, ["bone"])["bone"]
+    info = np.finfo(np.float32)
+    np.testing.assert_allclose(logvar[0], [np.log(info.tiny), 0.0, np.log(float(info.max))])
