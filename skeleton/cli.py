@@ -38,6 +38,11 @@ def add_data_commands(subparsers: argparse._SubParsersAction) -> None:
         help="a pipeline option (repeatable; VALUE as JSON, else a string), e.g. keep_score=false",
     )
     prep.add_argument("--map-to", choices=sorted(LAYOUTS), help="map every clip to this layout first")
+    prep.add_argument(
+        "--project-2d",
+        action="store_true",
+        help="see 3D captures through a pinhole camera (x, y pixels, score 1) for a 2D pipeline",
+    )
     prep.add_argument("--skip-list", type=Path, help="file of sample names to skip")
     prep.add_argument("--num-samples", type=int, default=2000, help="synthetic: number of clips")
     prep.add_argument("--seed", type=int, default=0, help="synthetic: seed")
@@ -83,6 +88,7 @@ def _prepare(args: argparse.Namespace) -> int:
         pipeline=args.pipeline,
         pipeline_options=parse_options(args.pipeline_option),
         map_to=args.map_to,
+        project_2d=args.project_2d,
         skip_list=args.skip_list,
         num_samples=args.num_samples,
         seed=args.seed,

@@ -39,6 +39,7 @@ from skeleton.mapping import map_clip, mapping_path
 from skeleton.pipelines import Pipeline, get_pipeline
 from skeleton.prepared import FILES, FORMAT, FORMAT_VERSION, content_hash
 from skeleton.readers.ntu import read_skip_list
+from skeleton.render import camera_description, camera_view
 
 Outcome = tuple[str, Any, Any, Any]
 
@@ -50,11 +51,17 @@ def _reason(err: SkeletonError, source: str) -> str:
 
 
 def _process(
-    item: SourceItem, pipeline: Pipeline, layout: Layout, skip: frozenset[str], map_to: str | None = None
+    item: SourceItem,
+    pipeline: Pipeline,
+    layout: Layout,
+    skip: frozenset[str],
+    map_to: str | None = None,
+    project_2d: bool = False,
 ) -> list[Outcome]:
     """Read and preprocess one item: ("ok", joints, label, meta) or ("skipped", source, reason, None).
 
-    With ``map_to``, clips are first mapped to that layout (``skeleton.mapping``).
+    With ``map_to``, clips are first mapped to that layout (``skeleton.mapping``); with
+    ``project_2d``, 3D clips are then seen through a pinhole camera (``skeleton.render.camera_view``).
     """
     if Path(item.path).stem in skip:
         return [("skipped", item.path, "listed in the skip list (known sample with missing skeleton)", None)]
@@ -69,6 +76,12 @@ def _process(
                 clip = map_clip(clip, map_to).clip
             except SkeletonError as err:
                 out.append(("skipped", clip.meta.source, str(err), None))
+                continue
+        if project_2d:
+            try:
+                clip = camera_view(clip)
+            except SkeletonError as err:
+                out.append(("skipped", clip.meta.source, _reason(err, clip.meta.source), None))
                 continue
         if clip.channels != pipeline.input_channels:
             takes = f"the pipeline {pipeline.name!r} takes {pipeline.input_channels!r}"
@@ -115,6 +128,7 @@ def prepare_dataset(
     pipeline: str = "vcl-official",
     pipeline_options: dict[str, Any] | None = None,
     map_to: str | None = None,
+    project_2d: bool = False,
     skip_list: str | Path | None = None,
     num_samples: int = 2000,
     seed: int = 0,
@@ -135,6 +149,9 @@ def prepare_dataset(
         pipeline_options: its options (e.g. ``{"keep_score": False}`` for ``pose2d``); recorded
             in the manifest's ``pipeline``.
         map_to: map every clip to this layout first (``skeleton.mapping``).
+        project_2d: see every 3D clip (after ``map_to``) through a pinhole camera, as ``xys``
+            pixels with score 1 (``skeleton.render.camera_view``), for a 2D pipeline; recorded
+            in the manifest's ``camera``.
         skip_list: file of sample names to skip (e.g. NTU samples with missing skeletons).
         num_samples, seed: size and seed of the ``synthetic`` dataset.
         synthetic_layout, synthetic_channels: its layout and channels (``xyz`` metres, ``xys`` /
@@ -180,7 +197,8 @@ def prepare_dataset(
             )
         splitters = {p: splitters[p] for p in protocols}
     skip = frozenset(read_skip_list(skip_list)) if skip_list else frozenset()
-    work = partial(_process, pipeline=proc, layout=layout, skip=skip, map_to=map_to)
+    work = partial(_process, pipeline=proc, layout=layout, skip=skip, map_to=map_to, project_2d=project_2d)
+    camera = camera_description() if project_2d else None
 
     with publish_dir(out) as tmp:
         manifest = _write(
@@ -200,6 +218,7 @@ def prepare_dataset(
             num_samples,
             seed,
             mapping,
+            camera,
         )
     return manifest
 
@@ -221,6 +240,7 @@ def _write(
     num_samples: int,
     seed: int,
     mapping: dict[str, Any] | None = None,
+    camera: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     labels: list[int] = []
     metas: list[dict[str, Any]] = []
@@ -284,6 +304,7 @@ def _write(
         "channels": proc.input_channels,
         "input_channels": proc.output_channels,
         "mapping": mapping,
+        "camera": camera,
         "pipeline": proc.describe(),
         "class_names": list(class_names) if class_names else None,
         "num_classes": num_classes,

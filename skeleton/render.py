@@ -11,13 +11,19 @@ does, and mapping a rendered clip back to ``ntu`` can be checked joint by joint.
 ``project`` looks at camera-space points (Kinect convention: x to the camera's left, y up,
 z away from the camera, metres) through a pinhole camera and returns pixels (u to the right,
 v down) with estimator-like defects: Gaussian pixel noise, keypoints dropped to (0, 0, 0) and
-keypoints found with a low score and a large error.
+keypoints found with a low score and a large error. ``camera_view`` is the same camera without
+the defects, applied to a real 3D capture (``vcl data prepare --project-2d``): the clip a
+perfect 2D estimator would give for the capture's own viewpoint.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
+from skeleton.clip import Clip
+from skeleton.errors import SkeletonError
 from skeleton.layouts import NTU, get_layout
 from skeleton.mapping import KINECT_V1_NAMES, MSR_NAMES
 
@@ -126,3 +132,33 @@ def project(
     out = np.stack([u, v, score], axis=-1)
     keep = in_front & (rng.random(u.shape) >= drop) & (points != 0).any(axis=-1)
     return np.where(keep[..., None], out, 0.0)
+
+
+CAMERA_FOCAL, CAMERA_SIZE = 525.0, (640, 480)  # Kinect v1 colour camera
+
+
+def camera_description() -> dict[str, object]:
+    """What ``camera_view`` does with its defaults, as a prepared manifest records it."""
+    return {"model": "pinhole", "focal_px": CAMERA_FOCAL, "size_px": list(CAMERA_SIZE), "noise": None}
+
+
+def camera_view(clip: Clip, focal: float = CAMERA_FOCAL, size: tuple[int, int] = CAMERA_SIZE) -> Clip:
+    """A 3D capture clip (camera space, metres, ``xyz``) -> ``xys`` pixels through a pinhole camera.
+
+    The defaults are a Kinect v1 colour camera (640 x 480, focal length ~525 px), the viewpoint
+    of the Kinect captures. No noise and no dropped keypoints: every present joint scores 1;
+    absent joints (all zeros, and anything less than 0.1 m in front of the camera) are
+    (0, 0, 0). Joints (M, T, V, 3) -> (M, T, V, 3).
+    """
+    if clip.channels != "xyz":
+        raise SkeletonError(f"{clip.meta.source}: channels {clip.channels!r}; a camera view needs 'xyz'")
+    joints = clip.joints
+    present = (joints != 0).any(axis=-1)
+    if present.any() and not (joints[..., 2][present] > 0.1).any():
+        raise SkeletonError(
+            f"{clip.meta.source}: no joint lies in front of the camera (z > 0.1 m); "
+            "a camera view needs camera-space coordinates with z as depth"
+        )
+    out = project(joints, np.random.default_rng(0), focal=focal, size=size, noise_px=0.0, drop=0.0, low=0.0)
+    out[..., 2] = np.where((out != 0).any(axis=-1), 1.0, 0.0)
+    return replace(clip, joints=out, channels="xys")

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from skeleton.errors import SkeletonError
 from skeleton.layouts import LAYOUTS, NTU, get_layout
-from skeleton.render import as_layout, project
+from skeleton.prepare import prepare_dataset
+from skeleton.render import as_layout, camera_view, project
 from skeleton.synthetic import synthetic_clip
+from tests.conftest import shared_path
 
 
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
@@ -69,3 +75,37 @@ def test_projection_by_hand() -> None:
 def test_bad_channels_are_refused() -> None:
     with pytest.raises(ValueError, match="channels must be xyz, xys or xy"):
         synthetic_clip(0, channels="xyzs")
+
+
+def test_camera_view_of_a_capture_by_hand() -> None:
+    joints = np.zeros((1, 2, 3, 3))
+    joints[0, :, 0] = [0.0, 0.0, 2.0]  # on the optical axis
+    joints[0, :, 1] = [0.5, 0.3, 2.5]  # x to the camera's left, y up
+    joints[0, 1, 2] = [0.0, 0.0, 0.05]  # joint 2: absent in frame 0, too close in frame 1
+    clip = replace(synthetic_clip(0, seed=0), joints=joints, layout="kinect_v1")
+    view = camera_view(clip)
+    assert view.channels == "xys" and view.joints.shape == (1, 2, 3, 3)
+    np.testing.assert_allclose(view.joints[0, 0, 0], [320.0, 240.0, 1.0])
+    np.testing.assert_allclose(view.joints[0, 0, 1], [320.0 - 525 * 0.2, 240.0 - 525 * 0.12, 1.0])
+    assert not view.joints[0, :, 2].any()  # absent and too close: (0, 0, 0), not a score-1 point
+    with pytest.raises(SkeletonError, match="a camera view needs 'xyz'"):
+        camera_view(view)
+    with pytest.raises(SkeletonError, match="no joint lies in front of the camera"):
+        camera_view(replace(clip, joints=-np.abs(joints) - 1))
+
+
+def test_prepare_project_2d_records_the_camera(tmp_path: Path) -> None:
+    data = tmp_path / "utd2d"
+    root = shared_path("utd_mhad")
+    manifest = prepare_dataset(
+        "utd-mhad", root, data, pipeline="pose2d", pipeline_options={"keep_score": False},
+        project_2d=True, workers=1, progress=False,
+    )  # fmt: skip
+    assert manifest["camera"] == {"model": "pinhole", "focal_px": 525.0, "size_px": [640, 480], "noise": None}
+    assert (manifest["channels"], manifest["input_channels"], manifest["num_samples"]) == ("xys", 2, 861)
+    joints = np.load(data / "joints.npy")
+    assert joints.shape == (861, 2, 50, 20, 2) and np.isfinite(joints).all()
+    hips = get_layout("kinect_v1").hips
+    assert hips is not None
+    mid = joints[:, :, :, list(hips), 0].mean(axis=(2, 3))  # pose2d centres on the mid-hips
+    assert np.abs(mid).max() < 0.5
