@@ -27,6 +27,7 @@ import numpy as np
 
 from index import metadata, store
 from index.store import IndexStoreError, Snapshot
+from index.vote import TEMPERATURE, VOTE_K, knn_vote
 
 log = logging.getLogger("vcl.index")
 
@@ -210,24 +211,19 @@ class ActionIndex:
     def classify(
         self,
         query: np.ndarray,
-        k: int = 10,
+        k: int = VOTE_K,
         uncertainty: float | None = None,
         abstain_above: float | None = None,
-        temperature: float = 0.1,
+        temperature: float = TEMPERATURE,
     ) -> dict[str, Any]:
-        """kNN label of one query by similarity-weighted vote; ``abstain`` when the query's
-        uncertainty score exceeds ``abstain_above``."""
+        """kNN label of one query (D,) by the similarity-weighted vote of ``index.vote``;
+        ``abstain`` when the query's uncertainty score exceeds ``abstain_above``."""
         hits = self.search(query[None], k)[0]
-        votes: dict[str, float] = {}
-        for hit in hits:
-            if hit.label is not None:
-                votes[hit.label] = votes.get(hit.label, 0.0) + float(np.exp(hit.score / temperature))
-        total = sum(votes.values()) or 1.0
-        ranked = sorted(votes.items(), key=lambda kv: -kv[1])
+        vote = knn_vote([h.label for h in hits], [h.score for h in hits], temperature)
         abstain = abstain_above is not None and uncertainty is not None and uncertainty > abstain_above
         return {
-            "label": None if abstain or not ranked else ranked[0][0],
-            "votes": {name: v / total for name, v in ranked},
+            "label": None if abstain else vote.label,
+            "votes": vote.shares,
             "abstain": abstain,
             "uncertainty": uncertainty,
             "version": hits[0].version if hits else self.version,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
@@ -95,6 +95,12 @@ class ClassifyIn(BaseModel):
     per_person: bool = Field(
         default=False,
         description="one result per person (track) of each clip, with its track id and frame span",
+    )
+    by: Literal["model", "index", "both"] = Field(
+        default="model",
+        description="who labels a clip: the model's classifier, a vote of the index's labelled "
+        "neighbours (enrolled actions, no retraining), or both: the index when its label is not "
+        "one of the model's classes or its vote share beats the model's probability (docs/index.md)",
     )
 
 
@@ -204,6 +210,22 @@ class ClassScore(BaseModel):
     probability: float
 
 
+class VoteNeighbour(BaseModel):
+    id: int
+    label: str | None
+    score: float = Field(description="cosine similarity")
+
+
+class IndexVote(BaseModel):
+    """With ``by`` index or both: the vote of the index's nearest labelled items (``index.vote``)."""
+
+    label: str | None = Field(description="the winning label; null when no neighbour has a label")
+    share: float = Field(description="the winning label's share of the vote, in [0, 1]")
+    shares: dict[str, float] = Field(description="every voted label's share, largest first")
+    neighbours: list[VoteNeighbour] = Field(description="the items that were asked, nearest first")
+    version: str = Field(description="the index version that answered")
+
+
 class Uncertainty(BaseModel):
     softmax_entropy: float
     score: float | None = Field(
@@ -215,8 +237,12 @@ class Uncertainty(BaseModel):
 class ClassifyResult(BaseModel):
     name: str
     label: str
-    class_index: int
-    probability: float
+    class_index: int | None = Field(
+        description="the label's index among the model's classes; null for a label only the index knows"
+    )
+    probability: float = Field(
+        description="the model's softmax probability of the label; its vote share when decided_by is index"
+    )
     top_k: list[ClassScore]
     uncertainty: Uncertainty
     unknown: bool = Field(description="the sigma score is above VCL_UNKNOWN_THRESHOLD")
@@ -229,6 +255,10 @@ class ClassifyResult(BaseModel):
     )
     track: int | None = Field(default=None, description="with per_person: the person's track id")
     span: list[int] | None = Field(default=None, description="with per_person: [first, last + 1] frame")
+    decided_by: Literal["model", "index"] | None = Field(
+        default=None, description="with by index or both: who gave the label"
+    )
+    index_vote: IndexVote | None = Field(default=None, description="with by index or both: the vote")
 
 
 class ClassifyOut(BaseModel):

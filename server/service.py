@@ -31,11 +31,13 @@ import numpy as np
 from index.action_index import ActionIndex
 from index.build import CLIP_SUFFIXES, from_clips, from_files, from_prepared
 from index.store import IndexStoreError
+from index.vote import VOTE_K
 from runtime.model import OnnxModel, RuntimeModelError
 from runtime.scores import fused_sigma
 from server.answers import classify_results, embed_results, skeleton_json
 from server.batching import Batcher, BatchStats, DeadlineExceeded, QueueFull
 from server.clips import ClipReader, ClipSource, Upload
+from server.enrolment import apply_votes
 from server.errors import BadInput, Conflict, NotFound, NotReady
 from server.files import confine, confined_files, extract_archive, list_clip_files, redact
 from server.jobs import JobBusy, JobFn, Jobs
@@ -323,18 +325,23 @@ class Service:
         return clips, joints, out
 
     async def classify(
-        self, read: ClipSource, top_k: int, preview: bool, per_person: bool = False
+        self, read: ClipSource, top_k: int, preview: bool, per_person: bool = False, by: str = "model"
     ) -> ClassifyOut:
         """Label, top-k, uncertainty (sigma score per stream, softmax entropy) and ``unknown``;
         ``mapped_from`` and ``synthesised`` for a clip mapped to the model's layout; with
-        ``per_person`` one result per person (track) of each clip, with its ``track`` and ``span``."""
+        ``per_person`` one result per person (track) of each clip, with its ``track`` and ``span``;
+        with ``by`` index or both, the index's vote and who decided (``server.enrolment``)."""
         m = self.require_model().manifest
         if not m.classified:
             raise Conflict("this model has no classifier (pretraining only)")
+        index = self.require_index() if by != "model" else None
         source = (lambda: [p.clip for clip in read() for p in split_persons(clip)]) if per_person else read
         clips, joints, out = await self.infer(source)
         threshold = self.settings.unknown_threshold
         results = classify_results(m, clips, joints, out, top_k, preview, threshold)
+        if index is not None:
+            hits = await anyio.to_thread.run_sync(index.search, out["embedding"], VOTE_K)
+            apply_votes(results, hits, by, m.class_names or ())
         for clip, result in zip(clips, results, strict=True):
             extra = clip.meta.extra
             if "mapped_from" in extra:
