@@ -22,7 +22,6 @@ import numpy as np
 
 HOST = "127.0.0.1"
 OK = "ok"
-HEADERS = {"Content-Type": "application/json"}
 
 
 class Client(Protocol):
@@ -34,15 +33,18 @@ class Client(Protocol):
 
 
 class HttpClient:
-    """One keep-alive connection posting pre-encoded bodies in turn."""
+    """One keep-alive connection posting pre-encoded bodies of ``content_type`` in turn."""
 
-    def __init__(self, port: int, path: str, bodies: list[bytes]) -> None:
+    def __init__(
+        self, port: int, path: str, bodies: list[bytes], content_type: str = "application/json"
+    ) -> None:
         self.conn = http.client.HTTPConnection(HOST, port, timeout=120)
         self.path, self.bodies = path, bodies
+        self.headers = {"Content-Type": content_type}
 
     def __call__(self, i: int) -> str:
         try:
-            self.conn.request("POST", self.path, body=self.bodies[i % len(self.bodies)], headers=HEADERS)
+            self.conn.request("POST", self.path, body=self.bodies[i % len(self.bodies)], headers=self.headers)
             response = self.conn.getresponse()
             response.read()
         except (OSError, http.client.HTTPException) as err:

@@ -6,6 +6,10 @@ Each phase runs at 1, 8 and 32 concurrent clients (threads), one clip per call:
    VCL_MAX_WAIT_MS 5); each client a thread with its own keep-alive ``http.client`` connection
    posting ``/v1/embed`` (or ``/v1/classify``) with one clip of JSON joints [M][T][V][3];
 3. unbatched: the same server with VCL_MAX_BATCH=1.
+``--body npy`` posts the same clips as one ``.npy`` array each (float32, ``Content-Type:
+application/x-npy``) to ``/v1/embed/npy`` (or ``/v1/classify/npy``), the binary fast path;
+``--body json npy`` runs both side by side (phases ``batched``/``unbatched`` for JSON,
+``batched-npy``/``unbatched-npy`` for .npy) and reports npy/json.
 Both servers start first; then for each concurrency the three phases run back to back, so load
 that drifts on a shared machine hits both sides of each ratio alike; with ``--rounds R`` each
 level is repeated R times and each phase keeps its fastest round (other load only slows a round).
@@ -24,13 +28,14 @@ This file is the command line and the report; the client threads and probes are
 ``load_generator.py``, the server subprocess ``server_process.py``, the direct path
 ``direct_runtime.py``.
 
-Usage: python bench/server_load.py [--model DIR] [--endpoint embed] [--clients 1 8 32]
+Usage: python bench/server_load.py [--model DIR] [--endpoint embed] [--body json] [--clients 1 8 32]
        [--requests 40] [--warmup 2] [--max-seconds 30] [--rounds 1] [--threads 0] [--json OUT]
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import platform
@@ -88,6 +93,33 @@ LEGEND = (
 )
 
 
+BODIES = {"json": "application/json", "npy": "application/x-npy"}
+PHASE_WIDTH = 13
+
+
+def phase_names(body: str) -> tuple[str, str]:
+    """The (batched, unbatched) phase names of a body kind."""
+    suffix = "" if body == "json" else f"-{body}"
+    return f"batched{suffix}", f"unbatched{suffix}"
+
+
+def encode_bodies(clips: list[Any], body: str, decimals: int) -> list[bytes]:
+    """One request body per clip: JSON joints rounded to ``decimals``, or the float32 ``.npy``."""
+    if body == "json":
+        return [
+            json.dumps(
+                {"clips": [{"joints": np.round(c.joints, decimals).tolist(), "layout": "ntu"}]}
+            ).encode()
+            for c in clips
+        ]
+    out = []
+    for c in clips:
+        buffer = io.BytesIO()
+        np.save(buffer, c.joints.astype(np.float32), allow_pickle=False)
+        out.append(buffer.getvalue())
+    return out
+
+
 def print_row(phase: str, level: dict[str, Any]) -> None:
     d = level["delta"]
     n = max(level["ok"] + sum(level["errors"].values()), 1)
@@ -100,23 +132,31 @@ def print_row(phase: str, level: dict[str, Any]) -> None:
     others = max(d["machine_busy_s"] - d["bench_cpu_s"] - d.get("server_cpu_s", 0.0), 0.0)  # ticks: 10 ms
     p50, p99 = (f"{x:8.1f}" if x is not None else f"{'-':>8}" for x in (level["p50_ms"], level["p99_ms"]))
     print(
-        f"{phase:>9} | {level['clients']:>7} | {level['ok']:>5} | {errors:>6} | "
+        f"{phase:>{PHASE_WIDTH}} | {level['clients']:>7} | {level['ok']:>5} | {errors:>6} | "
         f"{level['clips_per_s']:8.1f} | {p50} | {p99} | {batch} | {ort_ms} | {busy} | {server_cpu} | "
         f"{1000 * d['bench_cpu_s'] / n:7.2f} | {others / level['probe_window_s']:5.2f}"
     )
 
 
-def summary(phases: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, float]]:
+def summary(phases: dict[str, list[dict[str, Any]]], bodies: list[str]) -> dict[str, dict[str, float]]:
+    """Ratios per concurrency: batched/unbatched and batched/direct for each body kind (keys
+    suffixed ``_npy`` for .npy), and ``npy_vs_json`` (batched) when both ran."""
     rates = {
         name: {level["clients"]: level["clips_per_s"] for level in levels} for name, levels in phases.items()
     }
-    gain = {
-        c: rates["batched"][c] / rates["unbatched"][c] for c in rates["batched"] if rates["unbatched"].get(c)
-    }
-    vs_direct = {
-        c: rates["batched"][c] / rates["direct"][c] for c in rates["batched"] if rates["direct"].get(c)
-    }
-    return {"batching_gain": gain, "batched_vs_direct": vs_direct}
+
+    def ratio(top: str, bottom: str) -> dict[str, float]:
+        return {c: rates[top][c] / rates[bottom][c] for c in rates[top] if rates[bottom].get(c)}
+
+    out = {}
+    for body in bodies:
+        batched, unbatched = phase_names(body)
+        suffix = "" if body == "json" else f"_{body}"
+        out[f"batching_gain{suffix}"] = ratio(batched, unbatched)
+        out[f"batched_vs_direct{suffix}"] = ratio(batched, "direct")
+    if {"json", "npy"} <= set(bodies):
+        out["npy_vs_json"] = ratio(phase_names("npy")[0], phase_names("json")[0])
+    return out
 
 
 # ---------------------------------------------------------------------------- main
@@ -124,6 +164,13 @@ def parse_args() -> argparse.Namespace:
     parser = bench_parser(__doc__)
     parser.add_argument("--model", type=Path, help="exported model directory (default: a tiny one)")
     parser.add_argument("--endpoint", choices=("embed", "classify"), default="embed")
+    parser.add_argument(
+        "--body",
+        choices=tuple(BODIES),
+        nargs="+",
+        default=["json"],
+        help="request bodies: JSON joints, .npy, or both",
+    )
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--requests", type=int, default=40, help="timed requests per client and level")
     parser.add_argument("--warmup", type=int, default=2, help="untimed requests per client first")
@@ -143,33 +190,42 @@ def parse_args() -> argparse.Namespace:
 
 
 def measure(
-    args: argparse.Namespace, model_dir: Path, model: Any, clips: list[Any], bodies: list[bytes], tmp: Path
+    args: argparse.Namespace,
+    model_dir: Path,
+    model: Any,
+    clips: list[Any],
+    bodies: dict[str, list[bytes]],
+    tmp: Path,
 ) -> dict[str, list[dict[str, Any]]]:
-    """Start both servers, then run every level's three phases back to back; prints each row."""
-    route = f"/v1/{args.endpoint}"
+    """Start both servers, then run every level's phases (direct, then batched and unbatched for
+    each body kind) back to back; prints each row."""
     configs = {
         "batched": {"VCL_MAX_BATCH": "32", "VCL_MAX_WAIT_MS": str(args.max_wait_ms)},
         "unbatched": {"VCL_MAX_BATCH": "1"},
     }
     opens: dict[str, Callable[[], Client]] = {"direct": partial(DirectClient, model, clips)}
     probes: dict[str, Probe] = {"direct": local_probe}
-    phases: dict[str, list[dict[str, Any]]] = {"direct": [], "batched": [], "unbatched": []}
+    phases: dict[str, list[dict[str, Any]]] = {"direct": []}
     with ExitStack() as stack:
-        for name, env in configs.items():
-            log = tmp / f"{name}.log"
+        for config, env in configs.items():
+            log = tmp / f"{config}.log"
             env = {**env, "VCL_THREADS": str(args.threads)}
             port, pid = stack.enter_context(serve(model_dir, env, log, args.startup_timeout))
-            check = HttpClient(port, route, bodies)
-            outcome = check(0)
-            check.close()
-            if outcome != OK:
-                raise RuntimeError(f"POST {route} answered {outcome}; see {log}")
-            opens[name] = partial(HttpClient, port, route, bodies)
 
             def probe(port: int = port, pid: int = pid) -> dict[str, float]:
                 return {**scrape(port), "server_cpu_s": cpu_seconds(pid), **local_probe()}
 
-            probes[name] = probe
+            for body, encoded in bodies.items():
+                route = f"/v1/{args.endpoint}" + ("" if body == "json" else f"/{body}")
+                check = HttpClient(port, route, encoded, BODIES[body])
+                outcome = check(0)
+                check.close()
+                if outcome != OK:
+                    raise RuntimeError(f"POST {route} answered {outcome}; see {log}")
+                name = dict(zip(("batched", "unbatched"), phase_names(body), strict=True))[config]
+                opens[name] = partial(HttpClient, port, route, encoded, BODIES[body])
+                probes[name] = probe
+                phases[name] = []
         for clients in args.clients:
             tries: dict[str, list[dict[str, Any]]] = {name: [] for name in phases}
             for _ in range(args.rounds):
@@ -211,12 +267,7 @@ def main() -> None:
         if args.endpoint == "classify" and not manifest.num_classes:
             raise SystemExit(f"{model_dir}: no classifier, so no /v1/classify; use --endpoint embed")
         clips = [synthetic_clip(i, seed=1) for i in range(args.num_clips)]
-        bodies = [
-            json.dumps(
-                {"clips": [{"joints": np.round(c.joints, args.decimals).tolist(), "layout": "ntu"}]}
-            ).encode()
-            for c in clips
-        ]
+        bodies = {body: encode_bodies(clips, body, args.decimals) for body in dict.fromkeys(args.body)}
         model = OnnxModel(model_dir, threads=args.threads)
         x = preprocess_clips(clips, manifest.layout, manifest.pipeline)
         machine = {
@@ -233,11 +284,16 @@ def main() -> None:
             f"{machine['onnxruntime']} {model.providers}, intra-op threads {args.threads or 'default'}; "
             f"load average {machine['loadavg_1min_at_start']:.1f} at start"
         )
+        sizes = ", ".join(
+            f"{body} {np.mean([len(b) for b in encoded]) / 1e3:.0f} kB mean"
+            + (f" ({args.decimals} decimals)" if body == "json" else " (float32)")
+            for body, encoded in bodies.items()
+        )
         print(
             f"model {model_dir}: streams {list(manifest.streams)}, input {['N', *manifest.input_shape]}, "
-            f"{(model_dir / manifest.model_file).stat().st_size / 1e6:.1f} MB; POST /v1/{args.endpoint} "
-            f"one clip [M=2][T={min(frames)}..{max(frames)}][V=25][3] per request, JSON body "
-            f"{np.mean([len(b) for b in bodies]) / 1e3:.0f} kB mean ({args.decimals} decimals)"
+            f"{(model_dir / manifest.model_file).stat().st_size / 1e6:.1f} MB; "
+            f"POST /v1/{args.endpoint}[/npy] one clip [M=2][T={min(frames)}..{max(frames)}][V=25][3] "
+            f"per request; bodies: {sizes}"
         )
         print(
             f"{args.requests} timed requests per client after {args.warmup} warm-up, at most "
@@ -250,17 +306,24 @@ def main() -> None:
             + ", ".join(f"batch {b}: {r:.1f} clips/s" for b, r in ceiling.items())
         )
         print(
-            f"{'phase':>9} | {'clients':>7} | {'ok':>5} | {'errors':>6} | {'clips/s':>8} | {'p50 ms':>8} | "
-            f"{'p99 ms':>8} | {'batch':>6} | {'ORT ms':>7} | {'busy':>5} | {'srv CPU':>7} | {'own CPU':>7} | "
-            f"{'other':>5}"
+            f"{'phase':>{PHASE_WIDTH}} | {'clients':>7} | {'ok':>5} | {'errors':>6} | {'clips/s':>8} | "
+            f"{'p50 ms':>8} | {'p99 ms':>8} | {'batch':>6} | {'ORT ms':>7} | {'busy':>5} | {'srv CPU':>7} | "
+            f"{'own CPU':>7} | {'other':>5}"
         )
         phases = measure(args, model_dir, model, clips, bodies, tmp)
-        ratios = summary(phases)
+        ratios = summary(phases, list(bodies))
         for c in args.clients:
-            print(
-                f"{c:>3} clients: batching gain (batched/unbatched clips/s) "
-                f"{ratios['batching_gain'][c]:.2f}x, batched/direct {ratios['batched_vs_direct'][c]:.2f}x"
-            )
+            parts = []
+            for body in bodies:
+                suffix = "" if body == "json" else f"_{body}"
+                gain, vs_direct = ratios[f"batching_gain{suffix}"][c], ratios[f"batched_vs_direct{suffix}"][c]
+                parts.append(
+                    f"{body}: batching gain (batched/unbatched clips/s) {gain:.2f}x, "
+                    f"batched/direct {vs_direct:.2f}x"
+                )
+            if "npy_vs_json" in ratios:
+                parts.append(f"npy/json (batched) {ratios['npy_vs_json'][c]:.2f}x")
+            print(f"{c:>3} clients: " + "; ".join(parts))
         print(LEGEND)
         if args.json:
             result = {
@@ -271,7 +334,7 @@ def main() -> None:
                     "input": manifest.raw["input"],
                 },
                 "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-                "body_bytes_mean": float(np.mean([len(b) for b in bodies])),
+                "body_bytes_mean": {body: float(np.mean([len(b) for b in e])) for body, e in bodies.items()},
                 "runtime_stacked_clips_per_s": ceiling,
                 "phases": phases,
                 "ratios": ratios,

@@ -1,7 +1,10 @@
 """``VclClient``: a small client for the HTTP API (``server.app``), standard library only.
 
-It imports neither the server nor numpy: numpy arrays given as joints or embeddings are sent
-through their ``tolist()``. Every method returns the parsed JSON answer; any non-2xx answer
+It imports neither the server nor numpy. Clips whose joints are float numpy arrays go as one
+``.npy`` body to the ``/npy`` routes (the binary fast path; ``encode_npy`` writes the format
+itself): one clip, or a batch when every clip has the same shape, dtype, layout, channels and
+name. Other clips (lists, paths, mixed shapes), and every clip with ``binary=False``, go as JSON,
+arrays through their ``tolist()``. Every method returns the parsed JSON answer; any non-2xx answer
 raises ``ApiError(status, detail)`` with the server's ``detail`` made readable, and a server that
 cannot be reached (refused, timed out) raises ``ApiError`` with status 0 naming the URL. The API
 key travels only in the ``X-API-Key`` header, never in an error or a repr.
@@ -86,6 +89,50 @@ def _clip_json(clip: dict[str, Any], where: str) -> dict[str, Any]:
     return out
 
 
+NPY_MAGIC = b"\x93NUMPY\x01\x00"  # format version 1.0
+NPY_DTYPES = frozenset({"<f2", "<f4", "<f8", ">f2", ">f4", ">f8"})
+CLIP_OPTIONS = ("layout", "channels", "name")
+
+
+def _float_array(value: Any) -> bool:
+    """Whether ``value`` is a numpy float16/32/64 array (duck-typed: numpy is not imported)."""
+    dtype = getattr(value, "dtype", None)
+    return hasattr(value, "tobytes") and hasattr(value, "shape") and getattr(dtype, "str", "") in NPY_DTYPES
+
+
+def encode_npy(shape: Sequence[int], dtype: str, data: bytes) -> bytes:
+    """The ``.npy`` (version 1.0) of C-ordered ``data`` of ``shape`` and ``dtype`` (e.g. ``<f4``)."""
+    dims = ", ".join(str(int(n)) for n in shape) + ("," if len(shape) == 1 else "")
+    header = f"{{'descr': '{dtype}', 'fortran_order': False, 'shape': ({dims}), }}"
+    pad = -(len(NPY_MAGIC) + 2 + len(header) + 1) % 64  # the data starts 64-byte aligned
+    text = (header + " " * pad + "\n").encode("latin1")
+    return NPY_MAGIC + len(text).to_bytes(2, "little") + text + data
+
+
+def npy_clips(clips: Sequence[dict[str, Any]]) -> tuple[bytes, dict[str, str]] | None:
+    """One ``.npy`` body of the clips' joints ((M, T, V, C) one clip, (N, M, T, V, C) a batch) and
+    their shared options as query values; None when they do not make one array (a path, a list,
+    shapes, dtypes or options that differ)."""
+    if not clips or not all(isinstance(c, dict) and _float_array(c.get("joints")) for c in clips):
+        return None
+    first = clips[0]
+    if any(set(c) - {"joints", *CLIP_OPTIONS} for c in clips):
+        return None
+    if any(_signature(c) != _signature(first) for c in clips[1:]):
+        return None
+    arrays = [c["joints"] for c in clips]
+    shape = tuple(arrays[0].shape) if len(arrays) == 1 else (len(arrays), *arrays[0].shape)
+    data = b"".join(a.tobytes(order="C") for a in arrays)
+    options = {key: str(first[key]) for key in CLIP_OPTIONS if first.get(key) is not None}
+    return encode_npy(shape, arrays[0].dtype.str, data), options
+
+
+def _signature(clip: dict[str, Any]) -> tuple[Any, ...]:
+    """What clips of one batch share: the joints' shape and dtype, the options."""
+    joints = clip["joints"]
+    return (tuple(joints.shape), joints.dtype.str, *(clip.get(key) for key in CLIP_OPTIONS))
+
+
 def _quote(name: str) -> str:
     """A multipart header parameter value: quotes, backslashes and line breaks escaped."""
     return name.replace("\\", "\\\\").replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
@@ -134,16 +181,22 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 class VclClient:
-    """The HTTP API of one server. ``timeout``: seconds per request (connect and each read)."""
+    """The HTTP API of one server. ``timeout``: seconds per request (connect and each read);
+    ``binary``: send numpy clips as ``.npy`` bodies (default) rather than JSON."""
 
     def __init__(
-        self, base_url: str = DEFAULT_URL, api_key: str | None = None, timeout: float = 30.0
+        self,
+        base_url: str = DEFAULT_URL,
+        api_key: str | None = None,
+        timeout: float = 30.0,
+        binary: bool = True,
     ) -> None:
         parts = urllib.parse.urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"base_url {base_url!r}: expected http://host[:port][/prefix]")
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.binary = binary  # numpy clips as .npy bodies (the /npy routes); False: always JSON
         self._api_key = api_key
         # a proxy from the environment must not swallow requests to this machine
         handlers: list[urllib.request.BaseHandler] = [_NoRedirect()]
@@ -162,13 +215,16 @@ class VclClient:
         *,
         body: Any = None,
         form: tuple[Fields, Uploads] | None = None,
+        npy: bytes | None = None,
         accept: Iterable[int] = (),
     ) -> tuple[int, bytes, str]:
         """(status, body, content type) of one request; non-2xx raises unless in ``accept``."""
         url = self.base_url + path
         headers = {"Accept": "application/json"}
         data: bytes | None = None
-        if form is not None:
+        if npy is not None:
+            data, headers["Content-Type"] = npy, "application/x-npy"
+        elif form is not None:
             data, headers["Content-Type"] = encode_multipart(*form)
         elif body is not None:
             data, headers["Content-Type"] = _dumps(body), "application/json"
@@ -221,6 +277,17 @@ class VclClient:
     def _uploads(field: str, files: Sequence[str | Path]) -> Uploads:
         return [(field, Path(f)) for f in files]
 
+    def _npy(self, path: str, clips: Sequence[dict[str, Any]], **query: Any) -> dict[str, Any] | None:
+        """The answer of ``path``/npy for ``clips`` as one ``.npy`` body; None (nothing sent) when
+        binary bodies are off or the clips do not make one array."""
+        body = npy_clips(clips) if self.binary else None
+        if body is None:
+            return None
+        data, options = body
+        given = {k: v for k, v in query.items() if v is not None}
+        values = {**options, **{k: _flag(v) if isinstance(v, bool) else str(v) for k, v in given.items()}}
+        return self._json("POST", f"{path}/npy?{urllib.parse.urlencode(values)}", npy=data)
+
     # ------------------------------------------------------------------ read endpoints
     def health(self) -> dict[str, Any]:
         """``GET /readyz``: {"status": "ready"}, or {"status": "loading"} while the model loads."""
@@ -251,6 +318,9 @@ class VclClient:
         """Labels with uncertainty for JSON clips ({"joints", "layout", "channels", "name"} or
         {"path"}) or files; ``per_person``: one result per person (track) with its frame span."""
         if _one_of("classify", clips=clips, files=files) == "clips":
+            fast = self._npy("/v1/classify", clips or [], top_k=top_k, preview=preview, per_person=per_person)
+            if fast is not None:
+                return fast
             body = {
                 "clips": [_clip_json(c, f"clips[{i}]") for i, c in enumerate(clips or [])],
                 "top_k": top_k,
@@ -266,6 +336,9 @@ class VclClient:
     ) -> dict[str, Any]:
         """Fused embedding (and mu, sigma per stream) of each clip."""
         if _one_of("embed", clips=clips, files=files) == "clips":
+            fast = self._npy("/v1/embed", clips or [])
+            if fast is not None:
+                return fast
             body = {"clips": [_clip_json(c, f"clips[{i}]") for i, c in enumerate(clips or [])]}
             return self._json("POST", "/v1/embed", body=body)
         return self._json("POST", "/v1/embed/files", form=([], self._uploads("files", files or [])))
@@ -300,6 +373,10 @@ class VclClient:
             "preview": preview,
         }
         if clip is not None:
+            options = {"k": k, "label": label, "uncertainty_aware": uncertainty_aware, "preview": preview}
+            fast = self._npy("/v1/search", [clip], **options)
+            if fast is not None:
+                return fast
             body["clip"] = _clip_json(clip, "clip")
         elif embedding is not None:
             body["embedding"] = embedding.tolist() if hasattr(embedding, "tolist") else list(embedding)
@@ -355,4 +432,4 @@ class VclClient:
             time.sleep(max(0.0, min(poll, end - time.monotonic())))
 
 
-__all__ = ["ApiError", "VclClient", "encode_multipart", "render_detail"]
+__all__ = ["ApiError", "VclClient", "encode_multipart", "encode_npy", "npy_clips", "render_detail"]

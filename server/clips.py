@@ -1,8 +1,9 @@
-"""Clips from requests: JSON joints, paths under the data root and uploaded files, each checked
-against the per-clip limits (``VCL_MAX_PERSONS``, ``VCL_MAX_FRAMES``) before any preprocessing.
-Files are read within ``skeleton.readers.limits`` bounds derived from the same settings, so a
-compressed file is refused from its headers before it is decompressed, and uploads stop being
-read as soon as the clips so far pass ``VCL_MAX_CLIPS``.
+"""Clips from requests: JSON joints, ``.npy`` bodies, paths under the data root and uploaded
+files, each checked against the per-clip limits (``VCL_MAX_PERSONS``, ``VCL_MAX_FRAMES``) before
+any preprocessing. A ``.npy`` body is checked from its header (``server.npy``). Files are read
+within ``skeleton.readers.limits`` bounds derived from the same settings, so a compressed file is
+refused from its headers before it is decompressed, and uploads stop being read as soon as the
+clips so far pass ``VCL_MAX_CLIPS``.
 
 Errors are ``SkeletonError``s naming where the clip was in the request (``clips[0]``, ``clip``,
 ``upload 'x.npz'``), the limit and the value found.
@@ -16,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from server.files import confine, read_path, read_upload
-from server.schemas import ClipIn
+from server.npy import read_npy_body
+from server.schemas import ClipIn, ClipOptions
 from server.settings import Settings
 from skeleton.clip import Clip, ClipMeta, check_joints
 from skeleton.errors import SkeletonError
@@ -64,7 +66,7 @@ class ClipReader:
         """The clip of JSON joints, or every clip in the file at ``path``."""
         if item.path is not None:
             return self._from_path(item.path, where)
-        layout = get_layout(item.layout)
+        get_layout(item.layout)
         try:
             arr = np.asarray(item.joints, dtype=np.float64)
         except (ValueError, TypeError, OverflowError):  # ragged, not numbers, or ints past float range
@@ -77,14 +79,30 @@ class ClipReader:
             raise SkeletonError(
                 f"{where}.joints: expected [M][T][V][3] or [T][V][3], got {arr.ndim} dimensions"
             )
+        return [self.clip_of(arr, item, where)]
+
+    def clip_of(self, arr: np.ndarray, options: ClipOptions, where: str) -> Clip:
+        """The clip of joints (M, T, V, C) with ``options``' layout, channels and name."""
+        layout = get_layout(options.layout)
         self.check_size(arr, where)
-        if item.channels is not None:
-            channels = check_channels_name(item.channels, arr.shape[-1], where, "channels")
+        if options.channels is not None:
+            channels = check_channels_name(options.channels, arr.shape[-1], where, "channels")
         else:
             channels = default_channels(arr.shape[-1], layout.name, where, "joints")
         joints = check_joints(arr, where, layout.num_joints, channels=channels)
-        meta = ClipMeta(source=f"request:{item.name}", name=item.name)
-        return [Clip(joints=joints, label=None, meta=meta, layout=layout.name, channels=channels)]
+        meta = ClipMeta(source=f"request:{options.name}", name=options.name)
+        return Clip(joints=joints, label=None, meta=meta, layout=layout.name, channels=channels)
+
+    def from_npy(self, data: bytes, options: ClipOptions) -> list[Clip]:
+        """The clip, or every clip of the batch, of a ``.npy`` body (``server.npy``); a batch's
+        clips are ``body[i]`` in messages and all named ``options.name``."""
+        get_layout(options.layout)  # an unknown layout is named before the array is looked at
+        arr = read_npy_body(data, self.limits())
+        batch = arr.reshape((1,) * (5 - arr.ndim) + arr.shape)
+        return [
+            self.clip_of(clip.astype(np.float64), options, f"body[{i}]" if arr.ndim == 5 else "body")
+            for i, clip in enumerate(batch)
+        ]
 
     def _from_path(self, relative: str, where: str) -> list[Clip]:
         path = confine(self.data_root, relative)
@@ -120,3 +138,6 @@ class ClipReader:
 
     def upload_source(self, uploads: Sequence[Upload]) -> ClipSource:
         return lambda: self.from_uploads(uploads)
+
+    def npy_source(self, data: bytes, options: ClipOptions) -> ClipSource:
+        return lambda: self.from_npy(data, options)

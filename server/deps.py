@@ -1,5 +1,6 @@
 """What routes take from a request, as typed dependencies: the app's ``Service`` (``ServiceDep``)
-and who is asking (``Reader``, ``Admin``); plus reading uploaded files, and ``JSONRoute``, the
+and who is asking (``Reader``, ``Admin``); plus reading uploaded files and ``.npy`` bodies
+(``NpyBody``, documented by ``NPY_REQUEST``), and ``JSONRoute``, the
 route class every router uses: it parses a JSON body larger than ``OFF_LOOP_BYTES`` in a worker
 thread, in steps (``loads_in_steps``): ``json.loads`` holds the GIL for the whole document (2 s
 for 42 MB), which would stall the event loop even from a thread, so the outer levels are walked
@@ -30,6 +31,7 @@ import anyio.to_thread
 from fastapi import Depends, HTTPException, Request, Response, UploadFile
 from fastapi.routing import APIRoute
 
+from server import npy
 from server.access import refusal
 from server.clips import Upload
 from server.service import Service
@@ -169,3 +171,25 @@ Admin = Annotated[None, Depends(admin_access)]
 async def read_uploads(files: list[UploadFile]) -> list[Upload]:
     """Each uploaded file's name (as sent) and content."""
     return [(f.filename, await f.read()) for f in files]
+
+
+async def npy_body(request: Request) -> bytes:
+    """The body of a ``Content-Type: application/x-npy`` request (415 for any other type)."""
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type != npy.MEDIA_TYPE:
+        raise HTTPException(
+            status_code=415,
+            detail=f"Content-Type {media_type or '(none)'}: this route takes {npy.MEDIA_TYPE} "
+            "(one array as numpy.save writes it); JSON clips go to the route without /npy",
+        )
+    return await request.body()
+
+
+NpyBody = Annotated[bytes, Depends(npy_body)]
+NPY_REQUEST: dict[str, Any] = {  # the OpenAPI requestBody of a route taking NpyBody
+    "requestBody": {
+        "required": True,
+        "description": f"one array, as numpy.save writes it: {npy.SHAPES}, {', '.join(npy.DTYPES)}",
+        "content": {npy.MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+    }
+}

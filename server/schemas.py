@@ -61,12 +61,10 @@ def _exactly_one(model: BaseModel, fields: Sequence[str], message: str) -> None:
 
 
 # ---------------------------------------------------------------------------- requests
-class ClipIn(BaseModel):
-    """A clip: JSON joints with a layout name, or a file path under the server's data root."""
+class ClipOptions(BaseModel):
+    """What a clip's values are and its name: the fields of ``ClipIn`` beside its joints, also
+    the query parameters of a binary (``.npy``) clip body."""
 
-    joints: list[Any] | None = Field(
-        default=None, description="[M][T][V][C] or [T][V][C] values (C channels, see 'channels')"
-    )
     layout: str = Field(
         default="ntu",
         description=f"skeleton layout of the joints: {', '.join(LAYOUTS)}; a clip in another layout "
@@ -77,8 +75,16 @@ class ClipIn(BaseModel):
         description=f"what the C values of a joint are: {', '.join(CHANNELS)} (xys = x, y, score); "
         "default xy for C=2, xys for C=3 in an estimator layout, xyz for C=3 in a capture layout",
     )
-    path: str | None = Field(default=None, description="clip file relative to the data root (VCL_DATA_ROOT)")
     name: str = Field(default="clip", max_length=200)
+
+
+class ClipIn(ClipOptions):
+    """A clip: JSON joints with a layout name, or a file path under the server's data root."""
+
+    joints: list[Any] | None = Field(
+        default=None, description="[M][T][V][C] or [T][V][C] values (C channels, see 'channels')"
+    )
+    path: str | None = Field(default=None, description="clip file relative to the data root (VCL_DATA_ROOT)")
 
     @model_validator(mode="after")
     def _one_source(self) -> ClipIn:
@@ -132,6 +138,23 @@ class SearchIn(SearchOptions):
             self, ("clip", "embedding", "id"), "search: give exactly one of 'clip', 'embedding' or 'id'"
         )
         return self
+
+
+class ClassifyQuery(ClipOptions):
+    """``/v1/classify/npy``'s query parameters: the clip options and ``ClassifyIn``'s."""
+
+    top_k: Annotated[int, IntegerText] = Field(default=5, ge=1, le=100)
+    preview: bool = Field(default=False, description="include each clip's preprocessed skeleton")
+    per_person: bool = Field(default=False, description="one result per person (track) of each clip")
+    by: Literal["model", "index", "both"] = Field(
+        default="model", description="who labels a clip (as ClassifyIn's by; docs/index.md)"
+    )
+
+
+class SearchQuery(ClipOptions, SearchOptions):
+    """``/v1/search/npy``'s query parameters: the clip options and the search options."""
+
+    k: Annotated[int, IntegerText] = Field(default=10, ge=1, le=1000)
 
 
 class LabelledClipIn(ClipIn):

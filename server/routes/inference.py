@@ -1,15 +1,26 @@
 """The model and what it computes: ``GET /v1/model``, ``GET /v1/data/files`` (clips a request may
 name by path), ``POST /v1/classify`` and ``/v1/embed``, each with a ``/files`` variant taking
-multipart uploads (every clip in every file)."""
+multipart uploads (every clip in every file) and a ``/npy`` variant taking one ``.npy`` array as
+the body (a clip or a batch; the options as query parameters)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, File, Form, Query, UploadFile
 
-from server.deps import JSONRoute, Reader, ServiceDep, read_uploads
-from server.schemas import ClassifyIn, ClassifyOut, DataFiles, EmbedIn, EmbedOut, IntegerText, ModelInfo
+from server.deps import NPY_REQUEST, JSONRoute, NpyBody, Reader, ServiceDep, read_uploads
+from server.schemas import (
+    ClassifyIn,
+    ClassifyOut,
+    ClassifyQuery,
+    ClipOptions,
+    DataFiles,
+    EmbedIn,
+    EmbedOut,
+    IntegerText,
+    ModelInfo,
+)
 
 router = APIRouter(tags=["inference"], route_class=JSONRoute)
 ClipFiles = Annotated[
@@ -53,6 +64,16 @@ async def classify_files(
     return await service.classify(service.clips.upload_source(uploads), top_k, preview, per_person, by)
 
 
+@router.post("/v1/classify/npy", response_model_exclude_unset=True, openapi_extra=NPY_REQUEST)
+async def classify_npy(
+    _: Reader, service: ServiceDep, body: NpyBody, query: Annotated[ClassifyQuery, Query()]
+) -> ClassifyOut:
+    """As /v1/classify, for one .npy array in the body (Content-Type: application/x-npy): a clip
+    (M, T, V, C) or (T, V, C), or a batch (N, M, T, V, C); the options are query parameters."""
+    source = service.clips.npy_source(body, query)
+    return await service.classify(source, query.top_k, query.preview, query.per_person, query.by)
+
+
 @router.post("/v1/embed", response_model_exclude_unset=True)
 async def embed(body: EmbedIn, _: Reader, service: ServiceDep) -> EmbedOut:
     """Per clip: mu and sigma per stream, and the fused retrieval embedding."""
@@ -64,3 +85,11 @@ async def embed_files(_: Reader, service: ServiceDep, files: ClipFiles) -> Embed
     """As /v1/embed, for uploaded clip files."""
     uploads = await read_uploads(files)
     return await service.embed(service.clips.upload_source(uploads))
+
+
+@router.post("/v1/embed/npy", response_model_exclude_unset=True, openapi_extra=NPY_REQUEST)
+async def embed_npy(
+    _: Reader, service: ServiceDep, body: NpyBody, query: Annotated[ClipOptions, Query()]
+) -> EmbedOut:
+    """As /v1/embed, for one .npy array in the body (a clip or a batch; see /v1/classify/npy)."""
+    return await service.embed(service.clips.npy_source(body, query))

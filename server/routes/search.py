@@ -1,15 +1,24 @@
 """Reading the index: ``GET /v1/index``, ``GET /v1/index/items/{id}``, and ``POST /v1/search``
 (neighbours of a clip, an embedding or an indexed item) with ``/v1/search/files`` for one
-uploaded clip file."""
+uploaded clip file and ``/v1/search/npy`` for one clip as a ``.npy`` body."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, File, Form, Query, UploadFile
 
-from server.deps import JSONRoute, Reader, ServiceDep, read_uploads
-from server.schemas import IndexInfo, IntegerText, ItemId, ItemOut, SearchIn, SearchOptions, SearchOut
+from server.deps import NPY_REQUEST, JSONRoute, NpyBody, Reader, ServiceDep, read_uploads
+from server.schemas import (
+    IndexInfo,
+    IntegerText,
+    ItemId,
+    ItemOut,
+    SearchIn,
+    SearchOptions,
+    SearchOut,
+    SearchQuery,
+)
 
 router = APIRouter(tags=["search"], route_class=JSONRoute)
 
@@ -46,3 +55,11 @@ async def search_files(
     uploads = await read_uploads([file])
     options = SearchOptions(k=k, label=label, uncertainty_aware=uncertainty_aware, preview=preview)
     return await service.search_clip(service.clips.upload_source(uploads), options)
+
+
+@router.post("/v1/search/npy", response_model_exclude_unset=True, openapi_extra=NPY_REQUEST)
+async def search_npy(
+    _: Reader, service: ServiceDep, body: NpyBody, query: Annotated[SearchQuery, Query()]
+) -> SearchOut:
+    """As /v1/search, for one clip as a .npy array in the body; the options are query parameters."""
+    return await service.search_clip(service.clips.npy_source(body, query), query)

@@ -24,7 +24,6 @@ key                 shape            meaning
 
 from __future__ import annotations
 
-import math
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,7 @@ from skeleton.layouts import LAYOUTS
 from skeleton.readers.common import check_channels_name, default_channels
 from skeleton.readers.limits import ReadLimits
 from skeleton.readers.limits import current as current_limits
+from skeleton.readers.npy_header import joints_over_limits, read_npy_header
 
 PER_CLIP_KEYS = ("lengths", "labels", "names", "subjects", "views", "setups", "repetitions")
 
@@ -92,18 +92,11 @@ def _check_member(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, l
         )
     try:
         with archive.open(info) as handle:  # deflate: decompressed in bounded steps, header only
-            version = np.lib.format.read_magic(handle)
-            read_header = (
-                np.lib.format.read_array_header_1_0
-                if version == (1, 0)
-                else np.lib.format.read_array_header_2_0
-            )
-            shape, _, dtype = read_header(handle)
-            header_end = handle.tell()
+            header = read_npy_header(handle)
     except (OSError, ValueError, zipfile.BadZipFile, EOFError, RuntimeError) as err:
         raise ClipFormatError(path, f"not a readable .npy member ({err})", field=key) from None
-    nbytes = math.prod(shape) * dtype.itemsize
-    if dtype.hasobject:
+    shape, header_end, nbytes = header.shape, header.offset, header.nbytes
+    if header.dtype.hasobject:
         raise ClipFormatError(path, "object arrays are not accepted", field=key)
     if header_end + nbytes > info.file_size:
         raise ClipFormatError(
@@ -121,15 +114,12 @@ def _check_member(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, l
             expected=f"at most {limits.max_array_bytes} bytes",
             actual=nbytes,
         )
-    if key == "joints" and len(shape) in (3, 4, 5):
-        bounds = (("clips", limits.max_clips), ("persons", limits.max_persons), ("frames", limits.max_frames))
-        axes = {"clips": 0 if len(shape) == 5 else None, "persons": len(shape) - 4, "frames": len(shape) - 3}
-        for what, bound in bounds:
-            axis = axes[what]
-            if bound is not None and axis is not None and axis >= 0 and shape[axis] > bound:
-                raise ClipFormatError(
-                    path, f"too many {what}", field="joints", expected=f"at most {bound}", actual=shape[axis]
-                )
+    over = joints_over_limits(shape, limits) if key == "joints" else None
+    if over is not None:
+        what, bound, found = over
+        raise ClipFormatError(
+            path, f"too many {what}", field="joints", expected=f"at most {bound}", actual=found
+        )
 
 
 def _load(path: Path) -> dict[str, np.ndarray]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import socket
@@ -10,7 +11,7 @@ import sys
 import tarfile
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from index.build import from_files
 from index.embed import embed_clips
 from runtime.model import OnnxModel
 from server.app import create_app
-from server.client import ApiError, VclClient, render_detail
+from server.client import ApiError, VclClient, encode_npy, npy_clips, render_detail
 from server.settings import Settings
 from skeleton.pipelines import preprocess_clips
 from skeleton.readers.npz import read_npz, write_npz
@@ -147,6 +148,47 @@ def test_embed_equals_the_runtime(served: Served, tmp_path: Path) -> None:
     holed[0, 5, 3, 1] = np.nan  # sent as null, refused by the server (not by the JSON encoder)
     with pytest.raises(ApiError, match="HTTP 422: "):
         served.client().embed(clips=[{"joints": holed}])
+
+
+@pytest.mark.parametrize("shape", [(), (3,), (2, 58, 25, 3)])
+@pytest.mark.parametrize("dtype", ["<f2", "<f4", ">f8"])
+def test_encode_npy_writes_what_numpy_writes(shape: tuple[int, ...], dtype: str) -> None:
+    array = np.arange(int(np.prod(shape)), dtype=dtype).reshape(shape)
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    assert encode_npy(array.shape, array.dtype.str, array.tobytes()) == buffer.getvalue()
+
+
+def _requests_to(client: VclClient, route: str) -> float:
+    pattern = rf'^vcl_requests_total{{[^}}]*route="{re.escape(route)}"[^}}]*}} (\S+)$'
+    return sum(float(m) for m in re.findall(pattern, client.metrics(), re.MULTILINE))
+
+
+def test_numpy_clips_go_as_one_npy_body(served: Served) -> None:
+    fast, plain = served.client(), VclClient(served.url, api_key=READER, binary=False)
+    clips = [synthetic_clip(i, seed=SEED) for i in (2, 3)]
+    batch = [{"joints": c.joints[:, :40].astype(np.float32), "name": "b"} for c in clips]
+    before = _requests_to(fast, "/v1/embed/npy"), _requests_to(fast, "/v1/embed")
+    by_npy, by_json = fast.embed(clips=batch)["results"], plain.embed(clips=batch)["results"]
+    assert (_requests_to(fast, "/v1/embed/npy"), _requests_to(fast, "/v1/embed")) == (
+        before[0] + 1,
+        before[1] + 1,
+    )
+    assert [r["name"] for r in by_npy] == ["b", "b"]
+    np.testing.assert_allclose([r["embedding"] for r in by_npy], [r["embedding"] for r in by_json], atol=1e-6)
+    expected = embed_clips(served.model, [replace(c, joints=c.joints[:, :40]) for c in clips]).embedding
+    np.testing.assert_allclose([r["embedding"] for r in by_npy], expected, atol=1e-5)
+    # clips that make no one array (shapes differ, a list, a path) still go as JSON
+    mixed = [{"joints": clips[0].joints}, {"joints": clips[1].joints.tolist()}]
+    assert npy_clips(mixed) is None and npy_clips([{"joints": clips[0].joints, "label": "x"}]) is None
+    assert npy_clips([{"joints": clips[0].joints}, {"joints": clips[1].joints}]) is None  # 58 vs 62 frames
+    assert len(fast.embed(clips=mixed)["results"]) == 2
+    assert _requests_to(fast, "/v1/embed/npy") == before[0] + 1
+    found = fast.search(clip={"joints": clips[1].joints}, k=3)
+    assert _requests_to(fast, "/v1/search/npy") == 1
+    assert _ids_and_scores(found) == pytest.approx(
+        _ids_and_scores(plain.search(clip={"joints": clips[1].joints}, k=3))
+    )
 
 
 def test_search_by_embedding_id_clip_and_file(served: Served) -> None:

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Self-supervised pretraining at CPU scale (issue 16 item 2): VCL and SkeletonCLR on MSR Action3D
+# and UTD-MHAD, cross-subject, the same budget for both methods; then the three-stream linear probe
+# of every kept checkpoint (the learning curve) and kNN of the last one.
+# Usage: bash bench/ssl_study.sh [DATASET ...]   (one chain per dataset; one thread each)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VCL=.venv/bin/vcl
+SHARED=../shared/data
+OUT=runs/ssl
+declare -A KEY=([msr_action3d]=msr-action3d [utd_mhad]=utd-mhad)
+# One person per clip: both datasets hold one, and the second slot would be zeros and half the compute.
+RECIPE=(--set optim.batch_size=32 --set optim.epochs=60 --set optim.lr_milestones=[50]
+  --set loss.queue_size=64 --set run.checkpoint_every=10 --set run.monitor_every=10 --set run.threads=1)
+declare -A METHOD=([vcl]="--set model.logvar_bias=-8 --set loss.kl_weight=0.01" [skeletonclr]="--set model.method=skeletonclr")
+mkdir -p $OUT
+datasets=("$@")
+[ ${#datasets[@]} -gt 0 ] || datasets=(msr_action3d utd_mhad)
+for dataset in "${datasets[@]}"; do
+  data=data/${dataset}_m1
+  [ -d $data ] || $VCL data prepare --dataset ${KEY[$dataset]} --root $SHARED/$dataset --out $data \
+    --pipeline-option num_persons=1 --workers 1 --quiet
+  for method in vcl skeletonclr; do
+    run=$OUT/${dataset}_$method
+    # shellcheck disable=SC2086
+    [ -f $run/checkpoints/last/meta.json ] || $VCL train --config configs/$dataset.yaml --quiet \
+      --set data.path=$data "${RECIPE[@]}" ${METHOD[$method]} --set run.out_dir=$run
+    for ckpt in $run/checkpoints/epoch_* $run/checkpoints/last; do
+      name=$(basename $ckpt)
+      [ -f $run/linear_$name.json ] || $VCL eval linear --model $ckpt --data $data --seeds 0 --threads 1 \
+        --quiet --out $run/linear_$name.json
+    done
+    [ -f $run/knn_last.json ] || $VCL eval knn --model $run/checkpoints/last --data $data --threads 1 --quiet \
+      --out $run/knn_last.json
+  done
+done
