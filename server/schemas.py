@@ -96,6 +96,13 @@ class ClassifyIn(BaseModel):
         default=False,
         description="one result per person (track) of each clip, with its track id and frame span",
     )
+    explain: bool = Field(
+        default=False,
+        description="which joints mattered: per-frame, per-joint attribution of the predicted class",
+    )
+    explain_label: str | None = Field(
+        default=None, description="attribute this class instead of the predicted one (implies explain)"
+    )
 
 
 class EmbedIn(BaseModel):
@@ -212,6 +219,25 @@ class Uncertainty(BaseModel):
     per_stream: dict[str, float] | None = Field(default=None, description="sigma score per stream")
 
 
+class Explanation(BaseModel):
+    """The class activation map of one class (``runtime.attribution``), over the model's input
+    frames (the preprocessed clip, ``pipeline.num_frames``) and the layout's joints."""
+
+    label: str
+    class_index: int
+    frames: list[list[float]] = Field(
+        description="[T][V] signed share of the evidence for the class (positive: for it); "
+        "absolute values sum to 1"
+    )
+    joints: list[float] = Field(description="[V] the shares summed over frames")
+    joint_names: list[str]
+    total: float = Field(description="the class's fused logit minus its bias: the sum of the raw map")
+    bias: float = Field(description="the class's fused bias (total + bias = the fused logit)")
+    preview_frames: list[int] | None = Field(
+        default=None, description="with preview: the row of 'frames' each skeleton frame shows"
+    )
+
+
 class ClassifyResult(BaseModel):
     name: str
     label: str
@@ -229,6 +255,7 @@ class ClassifyResult(BaseModel):
     )
     track: int | None = Field(default=None, description="with per_person: the person's track id")
     span: list[int] | None = Field(default=None, description="with per_person: [first, last + 1] frame")
+    explanation: Explanation | None = Field(default=None, description="with explain: which joints mattered")
 
 
 class ClassifyOut(BaseModel):

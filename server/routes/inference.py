@@ -34,7 +34,12 @@ def data_files(_: Reader, service: ServiceDep) -> DataFiles:
 async def classify(body: ClassifyIn, _: Reader, service: ServiceDep) -> ClassifyOut:
     """Label, top-k, uncertainty (sigma score per stream, softmax entropy) and `unknown` per clip."""
     return await service.classify(
-        service.clips.json_source(body.clips), body.top_k, body.preview, body.per_person
+        service.clips.json_source(body.clips),
+        body.top_k,
+        body.preview,
+        body.per_person,
+        explain=body.explain,
+        explain_label=body.explain_label,
     )
 
 
@@ -46,10 +51,13 @@ async def classify_files(
     top_k: Annotated[int, Form(ge=1, le=100), IntegerText] = 5,
     preview: Annotated[bool, Form()] = False,
     per_person: Annotated[bool, Form()] = False,
+    explain: Annotated[bool, Form()] = False,
 ) -> ClassifyOut:
     """As /v1/classify, for uploaded clip files (every clip in every file)."""
     uploads = await read_uploads(files)
-    return await service.classify(service.clips.upload_source(uploads), top_k, preview, per_person)
+    return await service.classify(
+        service.clips.upload_source(uploads), top_k, preview, per_person, explain=explain
+    )
 
 
 @router.post("/v1/embed", response_model_exclude_unset=True)
