@@ -118,6 +118,7 @@ class ModelManifest:
             "outputs": list(self.outputs),
             "opset": self.opset,
             "method": self.method,
+            "explainable": self.explain is not None,
         }
 
 

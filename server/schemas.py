@@ -176,6 +176,9 @@ class ModelInfo(BaseModel):
     outputs: list[str]
     opset: int
     method: str
+    explainable: bool = Field(
+        default=False, description="classify takes explain: the graph has its 'cam' output"
+    )
     num_joints: int
     bones: list[list[int]]
     preview_up_axis: int = Field(description="the vertical axis of preprocessed skeletons")

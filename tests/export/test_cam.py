@@ -8,6 +8,7 @@ import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -39,7 +40,7 @@ RIGHT_ARM = tuple(
 BASES = [SYNTHETIC_CLASSES.index(c) for c in ("squat", "jump", "kick", "bow", "turn around", "sit down")]
 CLASSES = ["still arm", "right arm wave"]
 PIPELINE = get_pipeline("vcl-official", num_frames=50).describe()
-ARCH = {
+ARCH: dict[str, Any] = {
     "widths": [8, 8, 16],
     "strides": [1, 2, 1],
     "dropout": 0.0,
@@ -81,8 +82,8 @@ def arm_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[MultiStreamMode
     encoder = StreamEncoder(
         torch.as_tensor(spatial_partition(NTU)),
         head="none",
-        widths=tuple(ARCH["widths"]),
-        strides=tuple(ARCH["strides"]),
+        widths=(8, 8, 16),
+        strides=(1, 2, 1),
         dropout=0.0,
     )
     model = MultiStreamModel(
@@ -92,7 +93,7 @@ def arm_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[MultiStreamMode
     for _ in range(200):
         batch = torch.randint(0, len(x), (16,))
         logits = model(x[batch])["fused_logits"]
-        loss = torch.nn.functional.cross_entropy(logits, y[batch])  # type: ignore[arg-type]
+        loss = torch.nn.functional.cross_entropy(logits, y[batch])
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
@@ -121,8 +122,8 @@ def test_cam_sums_to_the_logits_minus_the_fused_bias(arm_model: tuple[MultiStrea
     model, _ = arm_model
     x = torch.from_numpy(preprocess_clips(arm_clips(12, seed=3), "ntu", PIPELINE))
     with torch.no_grad():
-        want = model(x)["fused_logits"].numpy()  # type: ignore[union-attr]
-    bias = model.classifiers["joint"].bias.detach().numpy()  # fusion weight 1
+        want = cast(torch.Tensor, model(x)["fused_logits"]).numpy()
+    bias = cast(torch.nn.Linear, model.classifiers["joint"]).bias.detach().numpy()  # fusion weight 1
     for graph in (ExportGraph(model).eval(), ExportGraph(fold_model(model)).eval()):
         out = _outputs(graph, x)
         np.testing.assert_allclose(out["fused_logits"], want, atol=1e-5)  # the graph's own forward
@@ -152,8 +153,8 @@ def test_attribution_lands_on_the_moving_arm(arm_model: tuple[MultiStreamModel, 
         positive = np.clip(a.joints, 0, None)
         shares.append(positive[list(RIGHT_ARM)].sum() / positive.sum())
         assert np.abs(a.attribution).sum() == pytest.approx(1.0)
-    # 6 of 25 joints (24%) hold 87% of the evidence for the wave on average (measured), 66% at least
-    assert np.mean(shares) > 0.75 and min(shares) > 0.5
+    # 6 of 25 joints (24%) hold 93% of the evidence for the wave on average (measured), 88% at least
+    assert np.mean(shares) > 0.8 and min(shares) > 0.6
 
 
 def test_frames_map_back_to_the_nearest_centre() -> None:
@@ -255,7 +256,7 @@ def test_official_cam_is_exact_on_a_real_clip(tmp_path: Path, reference: dict) -
     # the authors' fused logits of the five reference clips, from the map and the bias alone
     np.testing.assert_allclose(out["cam"].sum(axis=(2, 3)) + bias, reference["logits_fused"], atol=1e-4)
     model, _ = load_checkpoint(checkpoint)  # the joint stream's own identity, with its imported bias
-    joint_bias = model.classifiers["joint"].bias.detach().numpy()
+    joint_bias = cast(torch.nn.Linear, model.classifiers["joint"]).bias.detach().numpy()
     np.testing.assert_allclose(
         out["joint_cam"].sum(axis=(2, 3)) + joint_bias, reference["logits_joint"], atol=1e-4
     )

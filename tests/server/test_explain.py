@@ -29,6 +29,7 @@ def _client(model: Path, files: ServiceFiles) -> TestClient:
 def test_classify_explains_the_predicted_class(service_files: ServiceFiles) -> None:
     files = service_files
     with _client(files.model, files) as client:
+        assert client.get("/v1/model").json()["explainable"] is True
         plain = client.post("/v1/classify", json={"clips": [{"path": "few/clip1.npz"}]})
         answer = client.post(
             "/v1/classify", json={"clips": [{"path": "few/clip1.npz"}], "explain": True, "preview": True}
@@ -83,6 +84,7 @@ def test_explain_on_a_model_exported_without_cam_is_409(service_files: ServiceFi
     del manifest["explain"]  # as `vcl export` wrote it before explanations existed
     (old / "manifest.json").write_text(json.dumps(manifest))
     with _client(old, service_files) as client:
+        assert client.get("/v1/model").json()["explainable"] is False  # the web page does not ask
         assert client.post("/v1/classify", json={"clips": [{"path": "few/clip1.npz"}]}).status_code == 200
         refused = client.post("/v1/classify", json={"clips": [{"path": "few/clip1.npz"}], "explain": True})
     assert refused.status_code == 409
