@@ -17,6 +17,13 @@ def add_predict_command(subparsers: argparse._SubParsersAction) -> None:
     pr.add_argument("files", type=Path, nargs="+", help="clip files (.skeleton, .txt, .mat, .npz)")
     pr.add_argument("--json", action="store_true", help="machine-readable output with all logits")
     pr.add_argument("--top", type=int, default=5)
+    pr.add_argument(
+        "--explain",
+        action="store_true",
+        help="which joints mattered: per-frame, per-joint attribution of the predicted class "
+        "(the model's class activation map; an exported model needs its 'cam' output)",
+    )
+    pr.add_argument("--explain-class", help="explain this class (a class name) instead of the predicted one")
     pr.set_defaults(func=_predict)
 
 
@@ -81,11 +88,17 @@ def _predict(args: argparse.Namespace) -> int:
     tune_malloc()
     from export.predict import predict_files
 
-    results = predict_files(args.model, args.files, top=args.top)
+    results = predict_files(
+        args.model, args.files, top=args.top, explain=args.explain, explain_class=args.explain_class
+    )
     if args.json:
         print(json.dumps(results, indent=1))
         return 0
     for r in results:
         top = ", ".join(f"{t['label']} {t['probability']:.1%}" for t in r["top"])
         print(f"{r['name']}: {r['label']} (class {r['class_index']}); top-{args.top}: {top}")
+        if "explanation" in r:
+            e = r["explanation"]
+            joints = ", ".join(f"{j['joint']} {j['share']:+.0%}" for j in e["top_joints"])
+            print(f"  why {e['label']}: {joints or 'no joint speaks for it'}")
     return 0

@@ -107,13 +107,18 @@ class FoldedSTGCN(nn.Module):
             for block, importance in zip(backbone.st_gcn_networks, backbone.edge_importance, strict=True)
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_maps(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, T, V, M) -> feature maps (N * M, 256, T', V), as ``STGCN.forward_maps``."""
         n, c, t, v, m = x.shape
         x = x.permute(0, 4, 3, 1, 2).reshape(n * m, v * c, t)
         x = self.data_bn(x).view(n * m, v, c, t).permute(0, 2, 3, 1)
         for block in self.blocks:
             x = block(x)
-        return x.mean(dim=(2, 3)).view(n, m, -1).mean(dim=1)
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, m = x.shape[0], x.shape[-1]
+        return self.forward_maps(x).mean(dim=(2, 3)).view(n, m, -1).mean(dim=1)
 
 
 @torch.no_grad()

@@ -12,17 +12,27 @@ outputs, deterministic (mu, never a sample):
   computes it): after short training mu carries a large shared component (cosines of 0.9999
   between any two demo clips), which leaves neighbour ranking to float32 rounding; centred, the
   cosines spread over [-1, 1].
+
+With classifiers, the graph has explanation outputs too, listed apart (``explain_names``, the
+manifest's ``explain.outputs``) because ONNX Runtime computes only the outputs a call fetches:
+
+- ``cam`` (N, C, T', V), the fused class activation map, and ``<stream>_cam`` per stream
+  (``export.cam``): summed over (T', V), ``cam`` is ``fused_logits`` minus the fused bias.
 """
 
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from train.model import MultiStreamModel
+from export.cam import class_activation_maps
+from train.model import MultiStreamModel, StreamEncoder
+from train.stgcn import STGCN
+from train.streams import derive_stream
 
 
 class ExportGraph(nn.Module):
@@ -56,16 +66,50 @@ class ExportGraph(nn.Module):
         names += [f"{s}_feature" for s in self.streams] + ["embedding"]
         return names
 
+    @property
+    def explain_names(self) -> list[str]:
+        """The explanation outputs, after ``output_names`` in the graph (none without classifiers)."""
+        return ["cam", *[f"{s}_cam" for s in self.streams]] if self.classified else []
+
+    @property
+    def all_names(self) -> list[str]:
+        """Every output of the graph, in order: ``output_names`` then ``explain_names``."""
+        return self.output_names + self.explain_names
+
+    def _classifier(self, s: str) -> nn.Linear:
+        return cast(nn.Linear, self.model.classifiers[s])
+
+    def fused_bias(self) -> torch.Tensor:
+        """(C,) sum_s w_s b_s: what ``fused_logits`` adds to the sum of ``cam`` over (T', V)."""
+        weights = self.model.fusion_weights
+        return torch.stack([weights[s] * self._classifier(s).bias.detach() for s in self.streams]).sum(0)
+
+    def _stream(self, s: str, joints: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """The encoder's outputs for one stream, as ``MultiStreamModel.forward`` computes them,
+        and the backbone's maps (N * M, 256, T', V) they pool."""
+        encoder = cast(StreamEncoder, self.model.encoders[s])
+        x = derive_stream(joints, self.model.parents, s)
+        maps = cast(STGCN, encoder.backbone).forward_maps(x)  # or a FoldedSTGCN's
+        n, m = x.shape[0], x.shape[-1]
+        return encoder.from_feature(maps.mean(dim=(2, 3)).view(n, m, -1).mean(dim=1)), maps
+
     def forward(self, joints: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        out = self.model(joints)
-        per_stream = {s: out[s] for s in self.streams}
+        """joints (N, C, T, V, M) -> the outputs named by ``all_names``."""
         values: dict[str, torch.Tensor] = {}
         parts = []
+        fused: torch.Tensor | None = None
+        cam: torch.Tensor | None = None
         for s in self.streams:
-            result = per_stream[s]
-            assert isinstance(result, dict)
+            result, maps = self._stream(s, joints)
             if self.classified:
-                values[f"{s}_logits"] = result["logits"]
+                classifier = self._classifier(s)
+                weight = self.model.fusion_weights[s]
+                values[f"{s}_logits"] = logits = classifier(result["feature"])
+                values[f"{s}_cam"] = stream_cam = class_activation_maps(
+                    maps, classifier.weight, joints.shape[-1]
+                )
+                fused = weight * logits if fused is None else fused + weight * logits
+                cam = weight * stream_cam if cam is None else cam + weight * stream_cam
             if self.gaussian:
                 values[f"{s}_mu"] = result["mu"]
                 values[f"{s}_sigma"] = torch.exp(0.5 * result["logvar"])
@@ -73,9 +117,7 @@ class ExportGraph(nn.Module):
             basis = result["mu"] if self.gaussian else result["feature"]
             center = getattr(self, f"center_{s}")
             parts.append(self.embedding_weights[s] * F.normalize(basis - center, dim=1))
-        if self.classified:
-            fused = out["fused_logits"]
-            assert isinstance(fused, torch.Tensor)
-            values["fused_logits"] = fused
+        if fused is not None and cam is not None:
+            values["fused_logits"], values["cam"] = fused, cam
         values["embedding"] = torch.cat(parts, dim=1)
-        return tuple(values[name] for name in self.output_names)
+        return tuple(values[name] for name in self.all_names)

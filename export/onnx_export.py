@@ -12,6 +12,7 @@ batch sizes 1, 2, 7 and the maximum on fixture clips); a failure raises ``Export
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -79,12 +80,25 @@ def embedding_centers(
     sums: dict[str, torch.Tensor] = {}
     with torch.no_grad():
         for start in range(0, len(joints), 64):
-            out = dict(
-                zip(plain.output_names, plain(torch.from_numpy(joints[start : start + 64])), strict=True)
-            )
+            out = dict(zip(plain.all_names, plain(torch.from_numpy(joints[start : start + 64])), strict=True))
             for s in plain.streams:
                 sums[s] = sums.get(s, 0) + out[f"{s}_{key}"].double().sum(0)
     return {s: (v / len(joints)).float() for s, v in sums.items()}, f"{len(joints)} {source}"
+
+
+def explain_spec(graph: ExportGraph, outputs: dict[str, Any]) -> dict[str, Any]:
+    """The manifest's ``explain``: the class-activation-map outputs (``export.cam``), the fused
+    bias their sum leaves out (sum over (T', V) of ``cam`` = ``fused_logits - fused_bias``), and
+    the backbone's temporal stride: output frame t' is centred on input frame stride * t'
+    (``runtime.attribution`` maps the T' frames back to the input's T)."""
+    backbone: Any = graph.model.encoders[graph.streams[0]].backbone
+    stride = math.prod([int(block.tcn[2].stride[0]) for block in backbone.st_gcn_networks])
+    return {
+        "outputs": graph.explain_names,
+        "fused_bias": graph.fused_bias().tolist(),
+        "temporal_stride": stride,
+        "frames": outputs["cam"]["shape"][2],
+    }
 
 
 CALIBRATION_CLIPS = 64
@@ -156,7 +170,7 @@ def export_checkpoint(
                 str(tmp / "model.onnx"),
                 dynamo=True,
                 input_names=["joints"],
-                output_names=graph.output_names,
+                output_names=graph.all_names,
                 dynamic_shapes={"joints": {0: batch}},
                 opset_version=OPSET,
                 verbose=False,
@@ -166,7 +180,7 @@ def export_checkpoint(
             raise ExportError(f"{checkpoint}: ONNX export failed: {type(err).__name__}: {err}") from None
         outputs = {}
         with torch.no_grad():
-            for name, value in zip(graph.output_names, graph(example), strict=True):
+            for name, value in zip(graph.all_names, graph(example), strict=True):
                 outputs[name] = {"shape": ["N", *value.shape[1:]], "dtype": "float32"}
         manifest: dict[str, Any] = {
             "format": MANIFEST_FORMAT,
@@ -192,6 +206,7 @@ def export_checkpoint(
             "num_classes": meta.get("num_classes") if graph.classified else None,
             "has_gaussian_head": graph.gaussian,
             "embedding_dim": outputs["embedding"]["shape"][1],
+            "explain": explain_spec(graph, outputs) if graph.classified else None,
             "embedding_centers": {s: c.tolist() for s, c in centers.items()},
             "embedding_center_source": center_source,
             "method": meta["method"],

@@ -2,9 +2,12 @@
 
 At every batch size asked for (``PARITY_BATCHES`` and the maximum): the largest absolute error of
 every output, identical argmax of every logit output and their softmax probabilities within
-``PROB_TOLERANCE``; then identical top-10 neighbours of every fixture clip among the others by the
-retrieval embedding (a swap between clips whose similarities tie within the measured float32
-rounding, at least 1e-5 and at most ``MAX_TIE``, is tolerated and recorded). The record goes into
+``PROB_TOLERANCE``; class activation maps (``cam``, ``<stream>_cam``) within the tolerance or
+the error of the logits they sum to, and ONNX Runtime's own ``cam`` summing to its fused logits
+minus the fused bias (``sum_identity_error``, recorded); then identical top-10 neighbours of every
+fixture clip among the others by the retrieval embedding (a swap between clips whose similarities
+tie within the measured float32 rounding, at least 1e-5 and at most ``MAX_TIE``, is tolerated and
+recorded). The record goes into
 the manifest; ``export.onnx_export`` refuses the export when it does not pass.
 """
 
@@ -54,6 +57,14 @@ def same_neighbours(
     return identical, equivalent
 
 
+def _cam_check(name: str, got: dict[str, np.ndarray], errors: dict[str, float], bound: float) -> bool:
+    """A class activation map passes within ``bound`` (tolerance x scale) or within the max error
+    of the logits it sums to: its entries add up to them, so rounding that the logits' own check
+    accepts may show in each entry (a broken map is off by the size of its entries)."""
+    logits = "fused_logits" if name == "cam" else name.replace("_cam", "_logits")
+    return errors[name] <= max(bound, errors[logits]) and bool(np.isfinite(got[name]).all())
+
+
 def check_parity(
     graph: ExportGraph, runtime: OnnxModel, joints: np.ndarray, batches: tuple[int, ...], tolerance: float
 ) -> dict[str, Any]:
@@ -65,13 +76,13 @@ def check_parity(
     ``PROB_TOLERANCE``: a linear probe fitted on standardised features multiplies the features'
     float32 rounding by 1/std (the demo model's logits are up to 3.4e-3 apart, their probabilities
     up to 5.2e-4); the logits' own error is recorded."""
-    names = graph.output_names
+    names = graph.all_names
     record: dict[str, Any] = {"tolerance": tolerance, "batches": {}, "passed": True}
     for b in batches:
         x = joints[np.arange(b) % len(joints)]
         with torch.no_grad():
             expected = [t.numpy() for t in graph(torch.from_numpy(x))]
-        got = runtime.run(x)
+        got = runtime.run(x, outputs=names)
         errors = {n: float(np.abs(got[n] - e).max()) for n, e in zip(names, expected, strict=True)}
         scales = {n: max(1.0, float(np.abs(e).max())) for n, e in zip(names, expected, strict=True)}
         probs = {
@@ -84,8 +95,20 @@ def check_parity(
             for n, e in zip(names, expected, strict=True)
             if n.endswith("logits")
         }
+        cams: dict[str, bool | float] = {
+            n: _cam_check(n, got, errors, scales[n] * tolerance) for n in graph.explain_names
+        }
+        if cams:
+            bias = graph.fused_bias().numpy()
+            identity = got["cam"].sum(axis=(2, 3)) + bias - got["fused_logits"]
+            cams["sum_identity_error"] = float(np.abs(identity).max())
         ok = (
-            all(v <= tolerance * scales[n] for n, v in errors.items() if n not in probs and n != "embedding")
+            all(
+                v <= tolerance * scales[n]
+                for n, v in errors.items()
+                if n not in probs and n != "embedding" and n not in cams
+            )
+            and all(cams.get(n, True) for n in graph.explain_names)
             and errors["embedding"] <= max(tolerance, EMBEDDING_TOLERANCE)
             and all(v <= PROB_TOLERANCE for v in probs.values())
             and all(argmax.values())
@@ -95,6 +118,7 @@ def check_parity(
             "scale": scales,
             "max_prob_error": probs,
             "argmax_identical": argmax,
+            "cam_within": cams,
             "passed": ok,
         }
         record["passed"] &= ok

@@ -12,8 +12,11 @@ from typing import Any
 
 import numpy as np
 
+from runtime.attribution import CAM_OUTPUT, Attribution, attributions, require_explain, top_joints
+from runtime.manifest import ExplainSpec
 from runtime.scores import softmax
 from skeleton.errors import SkeletonError
+from skeleton.layouts import get_layout
 from skeleton.pipelines import preprocess_clips
 from skeleton.readers.auto import read_clips
 
@@ -42,35 +45,74 @@ def _describe(model_dir: Path, onnx: bool) -> _Model:
     return _Model(meta["layout"], meta["pipeline"], tuple(meta["streams"]), names)
 
 
-def _run_onnx(model_dir: Path, joints: np.ndarray) -> dict[str, np.ndarray]:
+def _run_onnx(
+    model_dir: Path, joints: np.ndarray, explain: bool
+) -> tuple[dict[str, np.ndarray], ExplainSpec | None]:
     from runtime.model import OnnxModel
 
-    return OnnxModel(model_dir).run(joints)
+    model = OnnxModel(model_dir)
+    if not explain:
+        return model.run(joints), None
+    spec = require_explain(model.manifest, model_dir)
+    return model.run(joints, outputs=[*model.output_names, CAM_OUTPUT]), spec
 
 
-def _run_checkpoint(model_dir: Path, joints: np.ndarray) -> dict[str, np.ndarray]:
+def _run_checkpoint(
+    model_dir: Path, joints: np.ndarray, explain: bool
+) -> tuple[dict[str, np.ndarray], ExplainSpec | None]:
+    """The checkpoint through ``export.graph.ExportGraph`` (the exported computation, in PyTorch)."""
     import torch
 
+    from export.graph import ExportGraph
+    from export.onnx_export import explain_spec
     from train.checkpoint import load_checkpoint
 
     model, _ = load_checkpoint(model_dir)
+    graph = ExportGraph(model).eval()
+    wanted = [f"{s}_logits" for s in graph.streams] + [f"{s}_feature" for s in graph.streams]
+    wanted += ["fused_logits", *([CAM_OUTPUT] if explain else [])]
     outputs: dict[str, list[np.ndarray]] = {}
     with torch.no_grad():
         for start in range(0, len(joints), 64):
-            out = model(torch.from_numpy(joints[start : start + 64]))
-            for s in model.streams:
-                stream_out = out[s]
-                assert isinstance(stream_out, dict)
-                outputs.setdefault(f"{s}_logits", []).append(stream_out["logits"].numpy())
-                outputs.setdefault(f"{s}_feature", []).append(stream_out["feature"].numpy())
-            fused = out["fused_logits"]
-            assert isinstance(fused, torch.Tensor)
-            outputs.setdefault("fused_logits", []).append(fused.numpy())
-    return {k: np.concatenate(v) for k, v in outputs.items()}
+            values = graph(torch.from_numpy(joints[start : start + 64]))
+            for name, value in zip(graph.all_names, values, strict=True):
+                if name in wanted:
+                    outputs.setdefault(name, []).append(value.numpy())
+    out = {k: np.concatenate(v) for k, v in outputs.items()}
+    if not explain:
+        return out, None
+    raw = explain_spec(graph, {CAM_OUTPUT: {"shape": ["N", *out[CAM_OUTPUT].shape[1:]]}})
+    return out, ExplainSpec(
+        tuple(raw["outputs"]), tuple(raw["fused_bias"]), raw["temporal_stride"], raw["frames"]
+    )
 
 
-def predict_files(model_dir: str | Path, files: list[Path], top: int = 5) -> list[dict[str, Any]]:
-    """Per clip: label, class index, top-k with softmax probabilities, per-stream logits and features."""
+def explanation_json(
+    attribution: Attribution, class_names: list[str], joint_names: tuple[str, ...]
+) -> dict[str, Any]:
+    """One clip's attribution as JSON: the class, per-frame per-joint shares, per-joint sums."""
+    return {
+        "class_index": attribution.class_index,
+        "label": class_names[attribution.class_index],
+        "total": attribution.total,
+        "bias": attribution.bias,
+        "joint_names": list(joint_names),
+        "joints": np.round(attribution.joints, 6).tolist(),
+        "frames": np.round(attribution.attribution, 6).tolist(),
+        "top_joints": [{"joint": j, "share": v} for j, v in top_joints(attribution, joint_names)],
+    }
+
+
+def predict_files(
+    model_dir: str | Path,
+    files: list[Path],
+    top: int = 5,
+    explain: bool = False,
+    explain_class: str | None = None,
+) -> list[dict[str, Any]]:
+    """Per clip: label, class index, top-k with softmax probabilities, per-stream logits and features;
+    with ``explain``, ``explanation``: the attribution (``runtime.attribution``) of the predicted
+    class, or of ``explain_class`` (a class name), over the model's input frames and joints."""
     model_dir = Path(model_dir)
     onnx = (model_dir / "manifest.json").is_file()
     model = _describe(model_dir, onnx)
@@ -78,11 +120,21 @@ def predict_files(model_dir: str | Path, files: list[Path], top: int = 5) -> lis
         raise SkeletonError(
             f"{model_dir}: this model has no classifier (pretraining only); train a linear probe first"
         )
+    names = model.class_names
+    if explain_class is not None and explain_class not in names:
+        raise SkeletonError(
+            f"--explain-class {explain_class!r}: not a class of {model_dir} ({', '.join(names[:10])}, ...)"
+        )
     clips = [clip for path in files for clip in read_clips(path)]
     joints = preprocess_clips(clips, model.layout, model.pipeline)
-    outputs = _run_onnx(model_dir, joints) if onnx else _run_checkpoint(model_dir, joints)
-    names = model.class_names
+    run = _run_onnx if onnx else _run_checkpoint
+    outputs, spec = run(model_dir, joints, explain or explain_class is not None)
     probs = softmax(outputs["fused_logits"])
+    explained: list[Attribution] = []
+    if spec is not None:
+        wanted = probs.argmax(1) if explain_class is None else np.full(len(clips), names.index(explain_class))
+        explained = attributions(outputs[CAM_OUTPUT], wanted, spec, joints.shape[2])
+    joint_names = get_layout(model.layout).joints
     results = []
     for i, clip in enumerate(clips):
         order = np.argsort(-probs[i], kind="stable")[: min(top, probs.shape[1])]
@@ -102,4 +154,6 @@ def predict_files(model_dir: str | Path, files: list[Path], top: int = 5) -> lis
                 "fused_logits": outputs["fused_logits"][i].tolist(),
             }
         )
+        if explained:
+            results[-1]["explanation"] = explanation_json(explained[i], names, joint_names)
     return results

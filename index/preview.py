@@ -19,14 +19,20 @@ def make_previews(joints: np.ndarray, frames: int = FRAMES) -> list[bytes]:
     out = []
     for clip in joints:
         clip = np.asarray(clip, dtype=np.float32)
-        used = np.flatnonzero(np.abs(clip).sum(axis=(0, 2, 3)) > 0)
-        length = int(used[-1]) + 1 if len(used) else 1
-        idx = np.unique(np.linspace(0, length - 1, num=min(frames, length)).round().astype(int))
+        idx = preview_frames(clip, frames)
         array = np.ascontiguousarray(clip[:, idx].transpose(1, 3, 2, 0)).astype(np.float16)
         buffer = io.BytesIO()
         np.save(buffer, array, allow_pickle=False)
         out.append(buffer.getvalue())
     return out
+
+
+def preview_frames(clip: np.ndarray, frames: int = FRAMES) -> np.ndarray:
+    """(C, T, V, M) preprocessed joints -> the frame indices (F,) its preview shows: up to
+    ``frames`` evenly spaced over the span up to the last non-empty frame."""
+    used = np.flatnonzero(np.abs(clip).sum(axis=(0, 2, 3)) > 0)
+    length = int(used[-1]) + 1 if len(used) else 1
+    return np.unique(np.linspace(0, length - 1, num=min(frames, length)).round().astype(int))
 
 
 def load_preview(blob: bytes) -> np.ndarray:

@@ -32,6 +32,23 @@ class VariantFile:
 
 
 @dataclass(frozen=True)
+class ExplainSpec:
+    """The class-activation-map outputs of a classifier model (``export.cam``).
+
+    Attributes:
+        outputs: ``cam`` (N, K, T', V), fused, then ``<stream>_cam`` per stream.
+        fused_bias: (K,) sum_s w_s b_s; the sum of ``cam`` over (T', V) plus it is ``fused_logits``.
+        temporal_stride: output frame t' is centred on input frame ``temporal_stride * t'``.
+        frames: T'.
+    """
+
+    outputs: tuple[str, ...]
+    fused_bias: tuple[float, ...]
+    temporal_stride: int
+    frames: int
+
+
+@dataclass(frozen=True)
 class ModelManifest:
     """What an exported model is: graph file, input shape, outputs, layout, streams and classes.
 
@@ -41,6 +58,7 @@ class ModelManifest:
             ``fused_logits``, ``embedding``).
         class_names: one per class, or None for a model without classifier.
         embedding_centers: stream -> the mean retrieval basis subtracted before normalising.
+        explain: the class activation maps, or None (no classifier, or exported before them).
     """
 
     model_file: str
@@ -60,6 +78,7 @@ class ModelManifest:
     embedding_centers: dict[str, tuple[float, ...]]
     method: str
     variants: dict[str, VariantFile] = field(default_factory=dict)
+    explain: ExplainSpec | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -99,6 +118,7 @@ class ModelManifest:
             "outputs": list(self.outputs),
             "opset": self.opset,
             "method": self.method,
+            "explainable": self.explain is not None,
         }
 
 
@@ -110,6 +130,22 @@ def _field(raw: dict[str, Any], path: Path, name: str, kind: type | tuple[type, 
         names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
         raise RuntimeModelError(f"{path}: field {name!r}: expected {names}, got {type(value).__name__}")
     return value
+
+
+def _explain(value: Any, path: Path) -> ExplainSpec | None:
+    if value is None:
+        return None
+    try:
+        return ExplainSpec(
+            outputs=tuple(str(n) for n in value["outputs"]),
+            fused_bias=tuple(float(b) for b in value["fused_bias"]),
+            temporal_stride=int(value["temporal_stride"]),
+            frames=int(value["frames"]),
+        )
+    except (TypeError, KeyError, ValueError) as err:
+        raise RuntimeModelError(
+            f"{path}: field 'explain': expected outputs, fused_bias, temporal_stride and frames ({err!r})"
+        ) from None
 
 
 def parse_manifest(raw: dict[str, Any], path: Path) -> ModelManifest:
@@ -134,6 +170,7 @@ def parse_manifest(raw: dict[str, Any], path: Path) -> ModelManifest:
             raise RuntimeModelError(f"{path}: field 'variants.{name}': expected file and sha256")
         variants[name] = VariantFile(v["file"], v["sha256"])
     return ModelManifest(
+        explain=_explain(raw.get("explain"), path),
         model_file=_field(raw, path, "model_file", str),
         model_sha256=_field(raw, path, "model_sha256", str),
         opset=int(raw.get("opset", 0)),

@@ -8,6 +8,7 @@ validates the input against the manifest (shape, dtype, finiteness) and returns 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -83,16 +84,27 @@ class OnnxModel:
         self.precision = precision
         self.input_name = self.session.get_inputs()[0].name
         names = [o.name for o in self.session.get_outputs()]
-        missing = [n for n in self.manifest.outputs if n not in names]
+        explain = self.manifest.explain.outputs if self.manifest.explain else ()
+        missing = [n for n in (*self.manifest.outputs, *explain) if n not in names]
         if missing:
             raise RuntimeModelError(
                 f"{path}: output {missing[0]!r} listed in the manifest is missing from the graph"
             )
         self.output_names = list(self.manifest.outputs)
+        self.graph_outputs = tuple(names)  # output_names and any explanation outputs
         self.input_shape = self.manifest.input_shape  # (C, T, V, M)
 
-    def run(self, joints: np.ndarray) -> dict[str, np.ndarray]:
-        """joints (N, C, T, V, M) float32 -> {output name: array}."""
+    def run(self, joints: np.ndarray, outputs: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        """joints (N, C, T, V, M) float32 -> {output name: array} for the manifest's ``outputs``,
+        or for the names given (ONNX Runtime computes only what they need: ``("cam",)`` runs the
+        backbones and the class activation maps, not the heads)."""
+        fetch = self.output_names if outputs is None else list(outputs)
+        unknown = [n for n in fetch if n not in self.graph_outputs]
+        if unknown:
+            raise RuntimeModelError(
+                f"{self.model_dir}: the model has no output {unknown[0]!r} (it has "
+                f"{', '.join(self.graph_outputs)})"
+            )
         x = np.asarray(joints)
         if x.ndim != 5 or tuple(x.shape[1:]) != self.input_shape:
             raise RuntimeModelError(
@@ -106,8 +118,5 @@ class OnnxModel:
         x = x.astype(np.float32, copy=False)
         if not np.isfinite(x).all():
             raise RuntimeModelError("input joints: NaN or infinite values")
-        outputs = self.session.run(self.output_names, {self.input_name: x})
-        return {
-            name: np.asarray(value, dtype=np.float32)
-            for name, value in zip(self.output_names, outputs, strict=True)
-        }
+        values = self.session.run(fetch, {self.input_name: x})
+        return {name: np.asarray(value, dtype=np.float32) for name, value in zip(fetch, values, strict=True)}

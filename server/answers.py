@@ -11,11 +11,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from index.preview import load_preview, make_previews
-from runtime.manifest import ModelManifest
+from index.preview import load_preview, make_previews, preview_frames
+from runtime.attribution import attributions
+from runtime.manifest import ExplainSpec, ModelManifest
 from runtime.scores import entropy, output_logvars, sigma_score, sigma_scores, softmax
-from server.schemas import ClassifyResult, ClassScore, EmbedResult, Skeleton, StreamEmbedding, Uncertainty
+from server.schemas import (
+    ClassifyResult,
+    ClassScore,
+    EmbedResult,
+    Explanation,
+    Skeleton,
+    StreamEmbedding,
+    Uncertainty,
+)
 from skeleton.clip import Clip
+from skeleton.layouts import get_layout
 
 Outputs = dict[str, np.ndarray]  # output name -> (N, ...) for a batch of N clips
 
@@ -68,6 +78,34 @@ def classify_results(
             result.skeleton = skeleton_json(previews[i])
         results.append(result)
     return results
+
+
+def add_explanations(
+    m: ModelManifest,
+    spec: ExplainSpec,
+    results: list[ClassifyResult],
+    joints: np.ndarray,
+    cam: np.ndarray,
+    label: str | None,
+) -> None:
+    """Attach to each result the attribution (``runtime.attribution``) of its predicted class, or
+    of ``label``, from the graph's ``cam`` (N, K, T', V); with a preview, which frames it shows."""
+    names = list(m.class_names or ())
+    classes = [names.index(label) if label is not None else r.class_index for r in results]
+    for i, (result, a) in enumerate(
+        zip(results, attributions(cam, np.array(classes), spec, joints.shape[2]), strict=True)
+    ):
+        result.explanation = Explanation(
+            label=names[a.class_index],
+            class_index=a.class_index,
+            frames=np.round(a.attribution, 5).tolist(),
+            joints=np.round(a.joints, 5).tolist(),
+            joint_names=list(m.joint_names or get_layout(m.layout).joints),
+            total=a.total,
+            bias=a.bias,
+        )
+        if result.skeleton is not None:
+            result.explanation.preview_frames = preview_frames(joints[i]).tolist()
 
 
 def embed_results(m: ModelManifest, clips: list[Clip], out: Outputs) -> list[EmbedResult]:

@@ -108,6 +108,13 @@ class ClassifyIn(BaseModel):
         "neighbours (enrolled actions, no retraining), or both: the index when its label is not "
         "one of the model's classes or its vote share beats the model's probability (docs/index.md)",
     )
+    explain: bool = Field(
+        default=False,
+        description="which joints mattered: per-frame, per-joint attribution of the predicted class",
+    )
+    explain_label: str | None = Field(
+        default=None, description="attribute this class instead of the predicted one (implies explain)"
+    )
 
 
 class EmbedIn(BaseModel):
@@ -149,6 +156,8 @@ class ClassifyQuery(ClipOptions):
     by: Literal["model", "index", "both"] = Field(
         default="model", description="who labels a clip (as ClassifyIn's by; docs/index.md)"
     )
+    explain: bool = Field(default=False, description="per-frame, per-joint attribution (as ClassifyIn's)")
+    explain_label: str | None = Field(default=None, description="attribute this class (implies explain)")
 
 
 class SearchQuery(ClipOptions, SearchOptions):
@@ -198,6 +207,9 @@ class ModelInfo(BaseModel):
     outputs: list[str]
     opset: int
     method: str
+    explainable: bool = Field(
+        default=False, description="classify takes explain: the graph has its 'cam' output"
+    )
     num_joints: int
     bones: list[list[int]]
     preview_up_axis: int = Field(description="the vertical axis of preprocessed skeletons")
@@ -257,6 +269,25 @@ class Uncertainty(BaseModel):
     per_stream: dict[str, float] | None = Field(default=None, description="sigma score per stream")
 
 
+class Explanation(BaseModel):
+    """The class activation map of one class (``runtime.attribution``), over the model's input
+    frames (the preprocessed clip, ``pipeline.num_frames``) and the layout's joints."""
+
+    label: str
+    class_index: int
+    frames: list[list[float]] = Field(
+        description="[T][V] signed share of the evidence for the class (positive: for it); "
+        "absolute values sum to 1"
+    )
+    joints: list[float] = Field(description="[V] the shares summed over frames")
+    joint_names: list[str]
+    total: float = Field(description="the class's fused logit minus its bias: the sum of the raw map")
+    bias: float = Field(description="the class's fused bias (total + bias = the fused logit)")
+    preview_frames: list[int] | None = Field(
+        default=None, description="with preview: the row of 'frames' each skeleton frame shows"
+    )
+
+
 class ClassifyResult(BaseModel):
     name: str
     label: str
@@ -282,6 +313,7 @@ class ClassifyResult(BaseModel):
         default=None, description="with by index or both: who gave the label"
     )
     index_vote: IndexVote | None = Field(default=None, description="with by index or both: the vote")
+    explanation: Explanation | None = Field(default=None, description="with explain: which joints mattered")
 
 
 class ClassifyOut(BaseModel):

@@ -32,9 +32,11 @@ from index.action_index import ActionIndex
 from index.build import CLIP_SUFFIXES, from_clips, from_files, from_prepared
 from index.store import IndexStoreError
 from index.vote import VOTE_K
+from runtime.attribution import CAM_OUTPUT, require_explain
+from runtime.manifest import ExplainSpec
 from runtime.model import OnnxModel, RuntimeModelError
 from runtime.scores import fused_sigma
-from server.answers import classify_results, embed_results, skeleton_json
+from server.answers import add_explanations, classify_results, embed_results, skeleton_json
 from server.batching import Batcher, BatchStats, DeadlineExceeded, QueueFull
 from server.clips import ClipReader, ClipSource, Upload
 from server.enrolment import apply_votes
@@ -325,20 +327,35 @@ class Service:
         return clips, joints, out
 
     async def classify(
-        self, read: ClipSource, top_k: int, preview: bool, per_person: bool = False, by: str = "model"
+        self,
+        read: ClipSource,
+        top_k: int,
+        preview: bool,
+        per_person: bool = False,
+        by: str = "model",
+        explain: bool = False,
+        explain_label: str | None = None,
     ) -> ClassifyOut:
         """Label, top-k, uncertainty (sigma score per stream, softmax entropy) and ``unknown``;
         ``mapped_from`` and ``synthesised`` for a clip mapped to the model's layout; with
         ``per_person`` one result per person (track) of each clip, with its ``track`` and ``span``;
-        with ``by`` index or both, the index's vote and who decided (``server.enrolment``)."""
-        m = self.require_model().manifest
+        with ``by`` index or both, the index's vote and who decided (``server.enrolment``); with
+        ``explain`` (or ``explain_label``) the attribution of the model's predicted (or that) class,
+        from the graph's ``cam`` output in a second ONNX Runtime call on the same clips."""
+        model = self.require_model()
+        m = model.manifest
         if not m.classified:
             raise Conflict("this model has no classifier (pretraining only)")
         index = self.require_index() if by != "model" else None
+        explain = explain or explain_label is not None
+        spec = self._explain_spec(explain_label) if explain else None
         source = (lambda: [p.clip for clip in read() for p in split_persons(clip)]) if per_person else read
         clips, joints, out = await self.infer(source)
         threshold = self.settings.unknown_threshold
         results = classify_results(m, clips, joints, out, top_k, preview, threshold)
+        if spec is not None:
+            cam = await anyio.to_thread.run_sync(lambda: model.run(joints, outputs=(CAM_OUTPUT,))[CAM_OUTPUT])
+            add_explanations(m, spec, results, joints, cam, explain_label)
         if index is not None:
             hits = await anyio.to_thread.run_sync(index.search, out["embedding"], VOTE_K)
             apply_votes(results, hits, by, m.class_names or ())
@@ -349,6 +366,18 @@ class Service:
             if per_person:
                 result.track, result.span = extra["track"], extra["span"]
         return ClassifyOut(results=results)
+
+    def _explain_spec(self, label: str | None) -> ExplainSpec:
+        """What explaining needs of the model: Conflict (409) for a model exported without its
+        ``cam`` output, naming it and the fix; BadInput for a label that is not a class."""
+        m = self.require_model().manifest
+        try:
+            spec = require_explain(m, "this model")
+        except RuntimeModelError as err:
+            raise Conflict(self.redact(str(err))) from None
+        if label is not None and label not in (m.class_names or ()):
+            raise BadInput(f"explain_label: {label!r} is not one of the model's classes")
+        return spec
 
     async def embed(self, read: ClipSource) -> EmbedOut:
         """Per clip: mu and sigma per stream (Gaussian head), and the fused retrieval embedding."""

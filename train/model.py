@@ -67,10 +67,14 @@ class StreamEncoder(nn.Module):
             self.gaussian = GaussianHead(projection_dim, latent_dim, logvar_bias)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        out = {"feature": self.backbone(x)}
+        return self.from_feature(self.backbone(x))
+
+    def from_feature(self, feature: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The head's outputs for a pooled backbone feature (N, 256) (what ``forward`` returns)."""
+        out = {"feature": feature}
         if self.head == "none":
             return out
-        h = self.projection(out["feature"])
+        h = self.projection(feature)
         if self.head == "gaussian":
             out["mu"], out["logvar"] = self.gaussian(h)
         else:

@@ -45,7 +45,13 @@ def data_files(_: Reader, service: ServiceDep) -> DataFiles:
 async def classify(body: ClassifyIn, _: Reader, service: ServiceDep) -> ClassifyOut:
     """Label, top-k, uncertainty (sigma score per stream, softmax entropy) and `unknown` per clip."""
     return await service.classify(
-        service.clips.json_source(body.clips), body.top_k, body.preview, body.per_person, body.by
+        service.clips.json_source(body.clips),
+        body.top_k,
+        body.preview,
+        body.per_person,
+        body.by,
+        explain=body.explain,
+        explain_label=body.explain_label,
     )
 
 
@@ -58,10 +64,13 @@ async def classify_files(
     preview: Annotated[bool, Form()] = False,
     per_person: Annotated[bool, Form()] = False,
     by: Annotated[Literal["model", "index", "both"], Form()] = "model",
+    explain: Annotated[bool, Form()] = False,
 ) -> ClassifyOut:
     """As /v1/classify, for uploaded clip files (every clip in every file)."""
     uploads = await read_uploads(files)
-    return await service.classify(service.clips.upload_source(uploads), top_k, preview, per_person, by)
+    return await service.classify(
+        service.clips.upload_source(uploads), top_k, preview, per_person, by, explain=explain
+    )
 
 
 @router.post("/v1/classify/npy", response_model_exclude_unset=True, openapi_extra=NPY_REQUEST)
@@ -71,7 +80,15 @@ async def classify_npy(
     """As /v1/classify, for one .npy array in the body (Content-Type: application/x-npy): a clip
     (M, T, V, C) or (T, V, C), or a batch (N, M, T, V, C); the options are query parameters."""
     source = service.clips.npy_source(body, query)
-    return await service.classify(source, query.top_k, query.preview, query.per_person, query.by)
+    return await service.classify(
+        source,
+        query.top_k,
+        query.preview,
+        query.per_person,
+        query.by,
+        explain=query.explain,
+        explain_label=query.explain_label,
+    )
 
 
 @router.post("/v1/embed", response_model_exclude_unset=True)

@@ -239,7 +239,28 @@ function showResult(result) {
   const frames = result.skeleton ? result.skeleton.frames : [];
   $("frame").max = String(Math.max(frames.length - 1, 0));
   state.viewer.setFrames(frames);
+  showExplanation(result.explanation);
   if (!state.viewer.playing) togglePlay();
+}
+
+/** Joint colours on the viewer and the joints with the largest shares, from `explain: true`. */
+function showExplanation(e) {
+  const text = $("explain");
+  if (!e || !e.preview_frames) {
+    state.viewer.setAttribution(null);
+    text.textContent = state.model.explainable ? "n/a" : "n/a (re-export the model to get its 'cam' output)";
+    return;
+  }
+  const shown = e.preview_frames.map((f) => e.frames[f]);
+  const peak = Math.max(1e-12, ...shown.flat().map(Math.abs));
+  state.viewer.setAttribution(shown.map((row) => row.map((v) => v / peak)));
+  const top = e.joints
+    .map((share, joint) => [share, e.joint_names[joint]])
+    .filter(([share]) => share > 0)
+    .sort((a, b) => b[0] - a[0])
+    .slice(0, 5)
+    .map(([share, name]) => `${name.replaceAll("_", " ")} ${(100 * share).toFixed(0)}%`);
+  text.textContent = `for ${e.label}: ${top.join(", ") || "no joint speaks for it"} (red: for, blue: against)`;
 }
 
 /** Neighbour cards for a search answer, its error, or nothing (null: hide the section). */
@@ -309,7 +330,10 @@ function pickFile(path) {
   $("upload").value = "";
   analyse(
     path,
-    () => api("/v1/classify", { json: { clips: [{ path }], top_k: TOP_K, preview: true } }),
+    () =>
+      api("/v1/classify", {
+        json: { clips: [{ path }], top_k: TOP_K, preview: true, explain: state.model.explainable },
+      }),
     () => api("/v1/search", { json: { clip: { path }, k: TOP_K, preview: true } }),
   );
 }
@@ -322,6 +346,7 @@ function uploadFile(file) {
     form.append("files", file, file.name);
     form.append("top_k", String(TOP_K));
     form.append("preview", "true");
+    if (state.model.explainable) form.append("explain", "true");
     return form;
   };
   const searchForm = () => {

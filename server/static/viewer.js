@@ -26,6 +26,7 @@ export class SkeletonViewer {
     this.fps = fps;
     this.onFrame = onFrame;
     this.frames = [];
+    this.attribution = null; // [F][V] in [-1, 1] per shown frame and joint, or null
     this.frame = 0;
     this.playing = true;
     this.yaw = DEFAULT_VIEW.yaw;
@@ -44,6 +45,15 @@ export class SkeletonViewer {
     this.setFrame(0);
     this.clock = 0;
     if (this.raf === null) this.raf = requestAnimationFrame((t) => this.tick(t));
+  }
+
+  /**
+   * Colour the joints by attribution: `values` [F][V] in [-1, 1] (F = the frames of setFrames),
+   * red for evidence for the class, blue against, larger dots for larger shares; null: plain.
+   */
+  setAttribution(values) {
+    this.attribution = values && values.length === this.frames.length ? values : null;
+    this.dirty = true;
   }
 
   setFrame(index) {
@@ -161,11 +171,14 @@ export class SkeletonViewer {
         ctx.lineTo(...points[b]);
       }
       ctx.stroke();
-      for (const [x, y] of points) {
+      const shares = this.attribution ? this.attribution[this.frame] : null;
+      points.forEach(([x, y], joint) => {
+        const value = shares ? shares[joint] || 0 : 0;
+        if (shares) ctx.fillStyle = attributionColour(value);
         ctx.beginPath();
-        ctx.arc(x, y, line * 1.2, 0, 2 * Math.PI);
+        ctx.arc(x, y, line * (1.2 + (shares ? 2.5 * Math.abs(value) : 0)), 0, 2 * Math.PI);
         ctx.fill();
-      }
+      });
     });
   }
 
@@ -213,4 +226,14 @@ export class SkeletonViewer {
 /** A person is present in a frame unless every coordinate of every joint is zero. */
 function present(joints) {
   return joints.some((p) => p[0] !== 0 || p[1] !== 0 || p[2] !== 0);
+}
+
+/** A share in [-1, 1] -> grey at 0, towards red (for the class) or blue (against). */
+function attributionColour(value) {
+  const v = Math.max(-1, Math.min(1, value));
+  const grey = 150;
+  const [r, g, b] = v >= 0 ? [255, 64, 48] : [48, 128, 255];
+  const a = Math.abs(v);
+  const mix = (c) => Math.round(grey + (c - grey) * a);
+  return `rgb(${mix(r)}, ${mix(g)}, ${mix(b)})`;
 }
