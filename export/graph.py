@@ -88,7 +88,7 @@ class ExportGraph(nn.Module):
         """The encoder's outputs for one stream, as ``MultiStreamModel.forward`` computes them,
         and the backbone's maps (N * M, 256, T', V) they pool."""
         encoder = cast(StreamEncoder, self.model.encoders[s])
-        x = derive_stream(joints, self.model.parents, s)
+        x = derive_stream(joints, self.model.parents, s, self.model.score_channel)
         maps = cast(STGCN, encoder.backbone).forward_maps(x)  # or a FoldedSTGCN's
         n, m = x.shape[0], x.shape[-1]
         return encoder.from_feature(maps.mean(dim=(2, 3)).view(n, m, -1).mean(dim=1)), maps

@@ -28,10 +28,11 @@ def recompute_batchnorm(
     parents: tuple[int, ...],
     batch_size: int = 128,
     device: str | torch.device = "cpu",
+    score: bool = False,
 ) -> None:
     """Set every BatchNorm's running mean/variance of each stream's encoder to the average over
     ``joints`` (N, C, T, V, M): batch statistics averaged over near-equal batches (momentum None),
-    dropout off.
+    dropout off. ``score``: the joints' last channel is a keypoint score (``train.streams``).
     Parameters are untouched; each encoder's train/eval mode is restored."""
     for stream, encoder in encoders.items():
         norms = [m for m in encoder.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
@@ -48,7 +49,7 @@ def recompute_batchnorm(
             # near-equal batches: the cumulative average weighs every batch alike
             for rows in np.array_split(np.arange(len(joints)), -(-len(joints) // batch_size)):
                 x = torch.as_tensor(np.asarray(joints[rows[0] : rows[-1] + 1]), dtype=torch.float32)
-                encoder(derive_stream(x.to(device), parents, stream))
+                encoder(derive_stream(x.to(device), parents, stream, score))
         finally:
             for m, momentum in zip(norms, saved, strict=True):
                 m.momentum = momentum

@@ -27,6 +27,7 @@ from common.jsonfile import read_json_file
 from common.publish import publish_dir
 from skeleton.hashing import sha256_file
 from skeleton.layouts import get_layout
+from skeleton.pipelines import spec_score_channel
 from train.model import MultiStreamModel, build_encoders
 
 FORMAT = "vcl-checkpoint"
@@ -45,7 +46,8 @@ def build_model(meta: dict[str, Any]) -> MultiStreamModel:
     classifiers = None
     if meta.get("num_classes"):
         classifiers = {s: nn.Linear(arch["widths"][-1], meta["num_classes"]) for s in meta["streams"]}
-    return MultiStreamModel(encoders, layout.parents, classifiers, meta.get("fusion_weights"))
+    score = bool(meta.get("pipeline")) and spec_score_channel(meta["pipeline"])
+    return MultiStreamModel(encoders, layout.parents, classifiers, meta.get("fusion_weights"), score)
 
 
 def save_checkpoint(

@@ -37,6 +37,7 @@ from tqdm import tqdm
 from common.errors import VclError
 from common.scores import sigma_score, softmax_uncertainty
 from skeleton.layouts import get_layout
+from skeleton.pipelines import spec_score_channel
 from skeleton.prepared import PreparedDataset
 from skeleton.streams import STREAMS
 from train.augment import augment
@@ -174,9 +175,11 @@ def train_network(
     seed: int,
     full: bool,
     progress: bool,
+    score: bool = False,
 ) -> None:
     """The classifier (``full``: and the encoder) trained with the encoder in train mode, then the
-    encoder's BatchNorm statistics recomputed on ``x`` (``train.batchnorm``)."""
+    encoder's BatchNorm statistics recomputed on ``x`` (``train.batchnorm``). ``score``: the last
+    channel of ``x`` is a keypoint score (never sheared; ``train.streams``)."""
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     params = list(classifier.parameters()) + (list(encoder.parameters()) if full else [])
@@ -209,9 +212,10 @@ def train_network(
         for idx in _batches(len(x), batch, generator):
             clips = x[idx]
             if config.shear or config.crop_padding_ratio:
-                clips = augment(clips, config.crop_padding_ratio, config.shear, generator)
+                coords = clips.shape[1] - int(score)
+                clips = augment(clips, config.crop_padding_ratio, config.shear, generator, coords)
             with torch.set_grad_enabled(full):
-                feature = encoder(derive_stream(clips, parents, stream))["feature"]
+                feature = encoder(derive_stream(clips, parents, stream, score))["feature"]
             loss = F.cross_entropy(classifier(feature), y[idx])
             optimizer.zero_grad()
             loss.backward()
@@ -224,7 +228,7 @@ def train_network(
     for p in encoder.parameters():
         p.requires_grad_(True)
     # the running statistics after few steps still carry their start (train.batchnorm)
-    recompute_batchnorm({stream: encoder}, x, parents)
+    recompute_batchnorm({stream: encoder}, x, parents, score=score)
     encoder.eval()
     classifier.eval()
 
@@ -237,11 +241,12 @@ def classify(
     parents: tuple[int, ...],
     x: torch.Tensor,
     batch: int = 256,
+    score: bool = False,
 ) -> torch.Tensor:
     encoder.eval()
     return torch.cat(
         [
-            classifier(encoder(derive_stream(x[i : i + batch], parents, stream))["feature"])
+            classifier(encoder(derive_stream(x[i : i + batch], parents, stream, score))["feature"])
             for i in range(0, len(x), batch)
         ]
     )
@@ -270,6 +275,7 @@ class Evaluation:
         self.progress = progress
         self.dataset = PreparedDataset(config.data)
         self.layout = get_layout(self.dataset.manifest["layout"])
+        self.score = spec_score_channel(self.dataset.manifest["pipeline"])  # x, y, score input
         # networks trained from scratch take the data's C (3, or 2 for x, y keypoints)
         self.scratch = {**DEFAULT_ARCHITECTURE, "in_channels": int(self.dataset.joints.shape[1])}
         self.train_idx = self.dataset.split(config.split, "train")
@@ -373,7 +379,7 @@ class Evaluation:
         if key == "mu" and not self._gaussian():
             raise EvalError(f"{self.config.model}: kNN on mu needs a Gaussian (VCL) head")
         return {
-            part: extract_features(self.encoders, x, self.layout.parents, key=key)
+            part: extract_features(self.encoders, x, self.layout.parents, key=key, score=self.score)
             for part, x in (("train", self.x_train), ("test", self.x_test))
         }
 
@@ -417,10 +423,10 @@ class Evaluation:
             if config.from_scratch:
                 encoder = build_encoders(self.layout, (s,), "none", self.scratch)[s]
             classifier = nn.Linear(encoder.backbone.feature_dim, self.num_classes)
-            train_network(
-                encoder, classifier, s, self.layout.parents, x, y, config, seed, full, self.progress
-            )
-            logits[s] = classify(encoder, classifier, s, self.layout.parents, self.x_test)
+            parents = self.layout.parents
+            progress, score = self.progress, self.score
+            train_network(encoder, classifier, s, parents, x, y, config, seed, full, progress, score)
+            logits[s] = classify(encoder, classifier, s, parents, self.x_test, score=self.score)
         self._reset()
         return logits
 
@@ -432,7 +438,7 @@ class Evaluation:
         logvar = {
             s: v.numpy()
             for s, v in extract_features(
-                self.encoders, self.x_test, self.layout.parents, key="logvar"
+                self.encoders, self.x_test, self.layout.parents, key="logvar", score=self.score
             ).items()
         }
         score = sigma_score(logvar)
@@ -443,10 +449,12 @@ class Evaluation:
             noisy = corrupt(self.x_test.numpy(), kind, seed=0)
             lv = {
                 s: v.numpy()
-                for s, v in extract_features(self.encoders, noisy, self.layout.parents, key="logvar").items()
+                for s, v in extract_features(
+                    self.encoders, noisy, self.layout.parents, key="logvar", score=self.score
+                ).items()
             }
             corrupted[kind] = float(sigma_score(lv).mean())
-        mu = extract_features(self.encoders, self.x_test, self.layout.parents, key="mu")
+        mu = extract_features(self.encoders, self.x_test, self.layout.parents, key="mu", score=self.score)
         embedding = np.concatenate([F.normalize(mu[s], dim=1).numpy() for s in STREAMS if s in mu], axis=1)
         summary = {
             "score": "mean log sigma^2 over latent dimensions and streams",

@@ -30,6 +30,7 @@ class MomentumContrast(nn.Module):
         encoders: stream name -> query encoder (``gaussian`` head for VCL, ``projection`` for
             SkeletonCLR).
         parents: the layout's bone parents, to derive bone streams from the augmented joints.
+        score_channel: the joints' last channel is a keypoint score (``train.streams``).
         loss: the run's loss options, shared by all streams (``queue_size``, ``momentum``,
             ``temperature``, ``kl_reduction``, ``free_bits``, ``kl_on_key``; the KL weight and its
             schedule are the caller's, passed to ``forward``).
@@ -41,8 +42,10 @@ class MomentumContrast(nn.Module):
         parents: tuple[int, ...],
         loss: LossConfig,
         generator: torch.Generator | None = None,
+        score_channel: bool = False,
     ) -> None:
         super().__init__()
+        self.score_channel = score_channel
         self.loss_config = loss
         self.parents = tuple(parents)
         self.query = nn.ModuleDict(encoders)
@@ -91,10 +94,10 @@ class MomentumContrast(nn.Module):
         self.momentum_update()
         results = {}
         for stream, encoder in self.query.items():
-            q_in = derive_stream(view_q, self.parents, stream)
+            q_in = derive_stream(view_q, self.parents, stream, self.score_channel)
             q_out = self._encode(self.replicas.get(stream, encoder), q_in)
             with torch.no_grad():
-                k_in = derive_stream(view_k, self.parents, stream)
+                k_in = derive_stream(view_k, self.parents, stream, self.score_channel)
                 k_out = (
                     distributed.shuffled_key_forward(partial(self._encode, self.key[stream]), k_in)
                     if self.shuffle_bn
@@ -137,8 +140,9 @@ class MomentumContrast(nn.Module):
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
                 for stream, encoder in self.query.items():
-                    z_q = self._latent(encoder(derive_stream(view_q, self.parents, stream)))
-                    z_k = self._latent(self.key[stream](derive_stream(view_k, self.parents, stream)))
+                    q_in = derive_stream(view_q, self.parents, stream, self.score_channel)
+                    k_in = derive_stream(view_k, self.parents, stream, self.score_channel)
+                    z_q, z_k = self._latent(encoder(q_in)), self._latent(self.key[stream](k_in))
                     logits = z_q @ z_k.t() / self.loss_config.temperature
                     target = torch.arange(len(z_q), device=z_q.device)
                     result[stream] = float(F.cross_entropy(logits, target))

@@ -132,6 +132,7 @@ class MultiStreamModel(nn.Module):
         parents: bone parent of every joint (the layout's).
         classifiers: stream name -> Linear(256, num_classes), or None.
         fusion_weights: stream name -> weight of its raw logits in the fusion.
+        score_channel: the input's last channel is a keypoint score (``train.streams``).
     """
 
     def __init__(
@@ -140,8 +141,10 @@ class MultiStreamModel(nn.Module):
         parents: tuple[int, ...],
         classifiers: dict[str, nn.Linear] | None = None,
         fusion_weights: dict[str, float] | None = None,
+        score_channel: bool = False,
     ) -> None:
         super().__init__()
+        self.score_channel = score_channel
         unknown = [s for s in encoders if s not in STREAMS]
         if unknown:
             raise ValueError(f"unknown stream {unknown[0]!r}; known streams: {', '.join(STREAMS)}")
@@ -158,7 +161,7 @@ class MultiStreamModel(nn.Module):
         out: dict[str, dict[str, torch.Tensor] | torch.Tensor] = {}
         fused: torch.Tensor | None = None
         for stream in self.streams:
-            result = self.encoders[stream](derive_stream(joints, self.parents, stream))
+            result = self.encoders[stream](derive_stream(joints, self.parents, stream, self.score_channel))
             if stream in self.classifiers:
                 result["logits"] = self.classifiers[stream](result["feature"])
                 weighted = self.fusion_weights[stream] * result["logits"]

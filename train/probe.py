@@ -22,6 +22,7 @@ def extract_features(
     batch_size: int = 256,
     device: str | torch.device = "cpu",
     key: str = "feature",
+    score: bool = False,
 ) -> dict[str, torch.Tensor]:
     """Per-stream outputs (``feature``: (N, 256), or ``mu``) of joints (N, C, T, V, M), eval mode."""
     out: dict[str, list[torch.Tensor]] = {s: [] for s in encoders}
@@ -34,7 +35,7 @@ def extract_features(
                 device
             )
             for stream, encoder in encoders.items():
-                out[stream].append(encoder(derive_stream(x, parents, stream))[key].float().cpu())
+                out[stream].append(encoder(derive_stream(x, parents, stream, score))[key].float().cpu())
     finally:
         for s, e in encoders.items():
             e.train(modes[s])

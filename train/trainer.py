@@ -103,8 +103,13 @@ class Trainer:
             self.layout, config.data.streams, m.head, self.architecture, logvar_bias=m.logvar_bias
         )
         self.method = MomentumContrast(
-            encoders, self.layout.parents, config.loss, torch.Generator().manual_seed(config.run.seed)
+            encoders,
+            self.layout.parents,
+            config.loss,
+            torch.Generator().manual_seed(config.run.seed),
+            score_channel=score,
         ).to(self.device)
+        self.score = score
         self.optimizer = torch.optim.AdamW(
             self.method.query.parameters(), lr=config.optim.lr, weight_decay=config.optim.weight_decay
         )
@@ -171,7 +176,7 @@ class Trainer:
     def export_model(self) -> MultiStreamModel:
         """The query encoders as a MultiStreamModel (what later stages load)."""
         encoders: dict[str, StreamEncoder] = dict(self.method.query.items())  # type: ignore[arg-type]
-        return MultiStreamModel(encoders, self.layout.parents)
+        return MultiStreamModel(encoders, self.layout.parents, score_channel=self.score)
 
     def _meta(self) -> dict[str, Any]:
         m = self.config.model
@@ -239,7 +244,9 @@ class Trainer:
             keep = self.epoch % self.config.run.checkpoint_every == 0
             if monitor_due or keep or self.epoch == epochs:
                 # exact eval-mode statistics for the monitor and the checkpoints (train.batchnorm)
-                recompute_batchnorm(self.method.query, self.joints, self.layout.parents, device=self.device)
+                recompute_batchnorm(
+                    self.method.query, self.joints, self.layout.parents, device=self.device, score=self.score
+                )
             if monitor_due or self.epoch == epochs:
                 record.update(self.heldout())  # on every rank: SyncBatchNorm takes part in it
             if monitor_due and self.dist.is_main:
@@ -341,12 +348,15 @@ class Trainer:
         """Cosine kNN top-1 of each stream's pooled feature: train part -> monitor part."""
         assert self.monitor_index is not None
         labels = torch.from_numpy(self.dataset.labels)
-        gallery = extract_features(self.method.query, self.joints, self.layout.parents, device=self.device)
+        gallery = extract_features(
+            self.method.query, self.joints, self.layout.parents, device=self.device, score=self.score
+        )
         queries = extract_features(
             self.method.query,
             self.dataset.joints[self.monitor_index],
             self.layout.parents,
             device=self.device,
+            score=self.score,
         )
         scores = {
             f"{s}/knn_top1": knn_accuracy(

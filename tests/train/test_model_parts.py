@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from skeleton.graph import spatial_partition
-from skeleton.layouts import LAYOUTS, NTU, Layout
+from skeleton.layouts import LAYOUTS, NTU, Layout, get_layout
 from skeleton.streams import derive_streams
 from train.augment import mirror_index, shear, temporal_crop
 from train.config import LossConfig
@@ -58,6 +58,22 @@ def test_torch_streams_equal_numpy() -> None:
         np.testing.assert_array_equal(ours, values)
     with pytest.raises(ValueError, match="unknown stream"):
         derive_stream(torch.from_numpy(x), NTU.parents, "velocity")
+
+
+def test_score_channel_streams_by_hand_and_equal_numpy() -> None:
+    coco = get_layout("coco17")
+    x = np.random.default_rng(1).uniform(size=(2, 3, 6, 17, 1)).astype(np.float32)  # x, y, score
+    for stream, values in derive_streams(x, coco, score=True).items():
+        ours = derive_stream(torch.from_numpy(x), coco.parents, stream, score=True).numpy()
+        np.testing.assert_allclose(ours, values, rtol=0, atol=1e-7)
+    v, p = 9, coco.parents[9]  # left wrist and its parent, the left elbow
+    bone = derive_stream(torch.from_numpy(x), coco.parents, "bone", score=True).numpy()
+    np.testing.assert_allclose(bone[0, :2, 3, v, 0], x[0, :2, 3, v, 0] - x[0, :2, 3, p, 0], atol=1e-7)
+    assert bone[0, 2, 3, v, 0] == pytest.approx((x[0, 2, 3, v, 0] + x[0, 2, 3, p, 0]) / 2)
+    motion = derive_stream(torch.from_numpy(x), coco.parents, "motion", score=True).numpy()
+    assert motion[1, 2, 2, 4, 0] == pytest.approx((x[1, 2, 2, 4, 0] + x[1, 2, 3, 4, 0]) / 2)
+    assert motion[1, 0, 2, 4, 0] == pytest.approx(x[1, 0, 3, 4, 0] - x[1, 0, 2, 4, 0])
+    assert not motion[:, :, -1].any()  # last frame zero, score included
 
 
 def test_mirror_index() -> None:
