@@ -15,7 +15,7 @@ from runtime.model import OnnxModel
 from skeleton.clip import Clip
 from skeleton.errors import SkeletonError
 from skeleton.mapping import map_clip
-from skeleton.pipelines import preprocess_clips
+from skeleton.pipelines import preprocess_clips, spec_score_channel
 from skeleton.prepared import PreparedDataset
 from skeleton.readers.auto import read_clips
 
@@ -28,10 +28,11 @@ def _label(names: Sequence[str] | None, index: int | None) -> str | None:
     return names[index] if names and index < len(names) else str(index)
 
 
-def _previews(joints: np.ndarray, enabled: bool, chunk: int = 1024) -> list[bytes | None]:
+def _previews(joints: np.ndarray, enabled: bool, score: bool, chunk: int = 1024) -> list[bytes | None]:
     if not enabled:
         return [None] * len(joints)
-    return [p for i in range(0, len(joints), chunk) for p in make_previews(np.asarray(joints[i : i + chunk]))]
+    chunks = (np.asarray(joints[i : i + chunk]) for i in range(0, len(joints), chunk))
+    return [p for part in chunks for p in make_previews(part, score=score)]
 
 
 def from_prepared(
@@ -51,7 +52,7 @@ def from_prepared(
     joints = data.joints[rows.start : rows.stop]
     embeddings = embed_joints(model, np.asarray(joints, dtype=np.float32))
     names = data.class_names or m.class_names
-    blobs = _previews(joints, previews)
+    blobs = _previews(joints, previews, spec_score_channel(model.manifest.pipeline))
     now = time.time()
     items = [
         Item(
@@ -112,7 +113,7 @@ def from_clips(
     clips = [map_clip(c, model.manifest.layout).clip for c in clips]
     joints = preprocess_clips(clips, model.manifest.layout, model.manifest.pipeline)
     embeddings = embed_joints(model, joints)
-    blobs = _previews(joints, previews)
+    blobs = _previews(joints, previews, spec_score_channel(model.manifest.pipeline))
     names = model.manifest.class_names
     now = time.time()
     items = [

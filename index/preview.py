@@ -2,7 +2,8 @@
 
 A preview is the clip's preprocessed joints (the model's own pipeline) at up to ``FRAMES`` evenly
 spaced frames of its non-empty span, as float16 (F, M, V, 3), serialised with ``np.save``
-(self-describing). An NTU clip's preview is about 7 KB.
+(self-describing). An NTU clip's preview is about 7 KB. Previews always hold three coordinates:
+a keypoint score channel is dropped and 2D clips get z = 0, so a viewer never draws a score as depth.
 """
 
 from __future__ import annotations
@@ -14,11 +15,15 @@ import numpy as np
 FRAMES = 24
 
 
-def make_previews(joints: np.ndarray, frames: int = FRAMES) -> list[bytes]:
-    """Preprocessed joints (N, C=3, T, V, M) -> one serialised (F, M, V, 3) float16 array per clip."""
+def make_previews(joints: np.ndarray, frames: int = FRAMES, score: bool = False) -> list[bytes]:
+    """Preprocessed joints (N, C, T, V, M) -> one serialised (F, M, V, 3) float16 array per clip.
+    ``score``: the last channel is a keypoint score (dropped); 2 coordinates get z = 0."""
     out = []
+    coords = joints.shape[1] - int(score)
     for clip in joints:
-        clip = np.asarray(clip, dtype=np.float32)
+        clip = np.asarray(clip[:coords], dtype=np.float32)
+        if coords < 3:
+            clip = np.concatenate([clip, np.zeros((3 - coords, *clip.shape[1:]), np.float32)])
         idx = preview_frames(clip, frames)
         array = np.ascontiguousarray(clip[:, idx].transpose(1, 3, 2, 0)).astype(np.float16)
         buffer = io.BytesIO()

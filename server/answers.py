@@ -26,6 +26,7 @@ from server.schemas import (
 )
 from skeleton.clip import Clip
 from skeleton.layouts import get_layout
+from skeleton.pipelines import spec_score_channel
 
 Outputs = dict[str, np.ndarray]  # output name -> (N, ...) for a batch of N clips
 
@@ -55,7 +56,7 @@ def classify_results(
     entropies = entropy(probs)
     logvars = output_logvars(out, m.streams) if m.has_gaussian_head else {}
     scores, per_stream = (sigma_score(logvars), sigma_scores(logvars)) if logvars else (None, {})
-    previews = make_previews(joints) if preview else None
+    previews = make_previews(joints, score=spec_score_channel(m.pipeline)) if preview else None
     results = []
     for i, clip in enumerate(clips):
         top = [
