@@ -54,7 +54,7 @@ def main() -> None:
     shutil.rmtree(classified, ignore_errors=True)
     meta = {**meta, "num_classes": num_classes, "class_names": dataset.class_names}
     save_checkpoint(classified, model, meta)
-    export_checkpoint(classified, args.out, ("int8",), 32, args.data, overwrite=True)
+    export_checkpoint(classified, args.out, ("int8",), 32, args.data, overwrite=True, lossy_int8=True)
 
     x, y = joints[test_idx], dataset.labels[test_idx]
     engines = {

@@ -44,6 +44,11 @@ def add_export_commands(subparsers: argparse._SubParsersAction) -> None:
         action="store_false",
         help="export the model as trained, without folding BatchNorms into the convolutions",
     )
+    ex.add_argument(
+        "--lossy-int8",
+        action="store_true",
+        help="keep an int8 variant whose fused predictions differ from fp32's on over 1%% of fixture clips",
+    )
     ex.add_argument("--max-batch", type=int, default=64, help="largest batch checked for parity")
     ex.add_argument("--fixture", type=Path, help="prepared dataset whose clips are used for the parity check")
     ex.add_argument("--overwrite", action="store_true")
@@ -62,6 +67,7 @@ def _export(args: argparse.Namespace) -> int:
         args.fixture,
         overwrite=args.overwrite,
         fold_bn=args.fold_bn,
+        lossy_int8=args.lossy_int8,
     )
     parity = manifest["parity"]
     worst = max(e for b in parity["batches"].values() for e in b["max_abs_error"].values())

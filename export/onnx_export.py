@@ -102,6 +102,11 @@ def explain_spec(graph: ExportGraph, outputs: dict[str, Any]) -> dict[str, Any]:
 
 
 CALIBRATION_CLIPS = 64
+# An int8 variant must give fp32's fused prediction on this share of the held-out fixture clips,
+# or the export refuses it (``lossy_int8`` keeps it anyway). Measured, docs/export.md: the official
+# model agrees on 96.9% of NTU fixture clips, but a linear probe on its features loses 24 points of
+# top-1 on UTD-MHAD in int8 (86.3% -> 62.3%), and one on our MSR Action3D VCL model 5.5 points.
+INT8_MIN_AGREEMENT = 0.99
 
 
 def _variant(fp32_path: Path, precision: str, out: Path, calibration: np.ndarray) -> Path:
@@ -146,10 +151,12 @@ def export_checkpoint(
     tolerance: float = 1e-4,
     overwrite: bool = False,
     fold_bn: bool = True,
+    lossy_int8: bool = False,
 ) -> dict[str, Any]:
     """Export, check, write; returns the manifest. ``fold_bn``: export ``export.fold``'s rewrite
     (BatchNorms folded, one GEMM per graph convolution; 1.0-1.25x plain in ONNX Runtime, measured
-    in docs/export.md)."""
+    in docs/export.md). An int8 variant whose fused predictions differ from fp32's on more than
+    1% of the held-out fixture clips is refused (``ExportError``) unless ``lossy_int8``."""
     checkpoint, out = Path(checkpoint), Path(out)
     if out.exists() and not overwrite:
         raise ExportError(f"{out}: already exists; choose another --out or pass --overwrite")
@@ -246,5 +253,13 @@ def export_checkpoint(
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
             delta = _delta(reference, OnnxModel(tmp, precision=precision).run(joints))
             manifest["variants"][precision]["accuracy_delta_vs_fp32"] = delta
+            agreement = delta.get("fused_argmax_agreement")
+            lossy = agreement is not None and agreement < INT8_MIN_AGREEMENT
+            if precision == "int8" and lossy and not lossy_int8:
+                raise ExportError(
+                    f"{checkpoint}: the int8 variant gives fp32's fused prediction on only {agreement:.1%} "
+                    f"of {len(joints)} held-out fixture clips (at least {INT8_MIN_AGREEMENT:.0%} needed): "
+                    "export without --precision int8, or pass --lossy-int8 to keep it anyway"
+                )
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest

@@ -36,7 +36,7 @@ def vcl_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     prepare_dataset("synthetic", None, data, num_samples=44, seed=5, progress=False)
     train(load_config(None, [*TINY, f"data.path={data}", f"run.out_dir={root / 'run'}"]), progress=False)
     checkpoint = root / "run" / "checkpoints" / "last"
-    export_checkpoint(checkpoint, root / "onnx", precisions=("fp16", "int8"), max_batch=16)
+    export_checkpoint(checkpoint, root / "onnx", precisions=("fp16", "int8"), max_batch=16, lossy_int8=True)
     return checkpoint, root / "onnx"
 
 
@@ -125,7 +125,7 @@ def test_official_model_through_onnx_runtime(tmp_path: Path, reference: dict) ->
         {s: folder / f"ntu60_xsub_{s}_linear.pt" for s in ("joint", "bone", "motion")}, tmp_path / "official"
     )
     model_dir = tmp_path / "onnx"
-    manifest = export_checkpoint(checkpoint, model_dir, precisions=("int8",), max_batch=8)
+    manifest = export_checkpoint(checkpoint, model_dir, precisions=("int8",), max_batch=8, lossy_int8=True)
     assert manifest["batchnorm_folded"] and manifest["parity"]["passed"]
     # the static int8 variant keeps the authors' fused predictions of the five reference clips
     int8 = OnnxModel(model_dir, precision="int8").run(reference["inputs_joint"].astype(np.float32))
@@ -178,3 +178,20 @@ def test_embedding_is_the_centred_mu(vcl_export: tuple[Path, Path]) -> None:
     sigma = embeddings_from_outputs(manifest, out).sigma
     assert sigma is not None
     np.testing.assert_allclose(sigma, np.concatenate(sigmas, axis=1), rtol=1e-5)
+
+
+def test_a_lossy_int8_variant_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The guard compares the recorded held-out agreement with INT8_MIN_AGREEMENT; above 1 no int8
+    variant can pass it, so the refusal (and lossy_int8's override) is checked deterministically."""
+    import export.onnx_export as onnx_export
+    from tests.conftest import _probe_classifiers, tiny_exported_model
+
+    data, _ = tiny_exported_model(tmp_path, seed=3, streams="[joint]")
+    checkpoint = _probe_classifiers(tmp_path / "run" / "checkpoints" / "last", data, tmp_path / "classified")
+    monkeypatch.setattr(onnx_export, "INT8_MIN_AGREEMENT", 1.01)
+    out = tmp_path / "int8"
+    with pytest.raises(ExportError, match=r"int8 variant gives fp32's fused prediction on only"):
+        export_checkpoint(checkpoint, out, precisions=("int8",), max_batch=8)
+    assert not out.exists()  # nothing half-written
+    manifest = export_checkpoint(checkpoint, out, precisions=("int8",), max_batch=8, lossy_int8=True)
+    assert 0 <= manifest["variants"]["int8"]["accuracy_delta_vs_fp32"]["fused_argmax_agreement"] <= 1
