@@ -1,46 +1,91 @@
-"""The label-efficiency plot of docs/RESULTS.md from its result JSONs (docs/results/raw/issue16/):
-test top-1 against labelled clips per class, one panel per dataset.
-Usage: python bench/plot_label_efficiency.py [--out docs/results/label_efficiency.png]"""
+"""The label-efficiency and pretraining learning-curve plots of docs/RESULTS.md from the result
+JSONs kept under docs/results/raw/issue16/ (``label/`` from bench/label_efficiency.sh, ``ssl/`` from
+bench/ssl_study.sh): test top-1 against labelled clips per class, one panel per dataset, one line
+per method (mean over the seeds present, bars = min..max); and the fused linear probe of every
+kept pretraining checkpoint against the ridge floor.
+Usage: python bench/plot_label_efficiency.py [--out docs/results]"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 
 RAW = Path("docs/results/raw/issue16")
-DATASETS = {"msr_action3d": ("MSR Action3D", 14.55), "utd_mhad": ("UTD-MHAD", 16.0)}  # all = mean per class
+DATASETS = {"msr_action3d": ("MSR Action3D", 14.55, 53.5), "utd_mhad": ("UTD-MHAD", 16.0, 81.6)}
+METHODS = {"vcl": "VCL pretrained", "skeletonclr": "SkeletonCLR pretrained", "supervised": "from scratch"}
 SHOTS = (1, 2, 5, 10)
 
 
-def top1(path: Path, stream: str = "joint") -> float:
+def top1(path: Path, stream: str) -> float:
     return 100 * json.loads(path.read_text())["metrics"]["summary"][stream]["top1_mean"]
+
+
+def label_panel(ax: plt.Axes, name: str, title: str, all_shots: float) -> None:
+    xs = [*SHOTS, all_shots]
+    for method, label in METHODS.items():
+        points = []
+        for k in [*(str(s) for s in SHOTS), "all"]:
+            files = sorted(
+                (RAW / "label").glob(f"{name}_{method}_joint_{'k' + k if k != 'all' else k}_s*.json")
+            )
+            points.append([top1(f, "joint") for f in files])
+        if not any(points):
+            continue
+        xs_m = [x for x, p in zip(xs, points, strict=True) if p]
+        mean = [float(np.mean(p)) for p in points if p]
+        low = [m - min(p) for m, p in zip(mean, [p for p in points if p], strict=True)]
+        high = [max(p) - m for m, p in zip(mean, [p for p in points if p], strict=True)]
+        seeds = max(len(p) for p in points)
+        ax.errorbar(xs_m, mean, yerr=[low, high], fmt="o-", capsize=3, label=f"{label} ({seeds} seed(s))")
+    ax.set_xscale("log")
+    ax.set_xticks(xs)
+    ax.set_xticklabels([*(str(k) for k in SHOTS), "all"])
+    ax.set(
+        xlabel="labelled clips per class", ylabel="test top-1 (%), joint stream", title=title, ylim=(0, 100)
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=7)
+
+
+def curve_panel(ax: plt.Axes, name: str, title: str, floor: float) -> None:
+    for method in ("vcl", "skeletonclr"):
+        files = sorted((RAW / "ssl").glob(f"{name}_{method}_linear_epoch_*.json"))
+        if not files:
+            continue
+        epochs = [int(re.search(r"epoch_(\d+)", f.name).group(1)) for f in files]  # type: ignore[union-attr]
+        ax.plot(epochs, [top1(f, "fused") for f in files], "o-", label=METHODS[method].split()[0])
+    ax.axhline(floor, color="k", ls="--", lw=1, label=f"ridge floor {floor}")
+    ax.set(xlabel="pretraining epoch", ylabel="fused linear probe top-1 (%)", title=title, ylim=(0, 100))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=7)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", type=Path, default=Path("docs/results/label_efficiency.png"))
+    parser.add_argument("--out", type=Path, default=Path("docs/results"))
     args = parser.parse_args()
-    fig, axes = plt.subplots(1, len(DATASETS), figsize=(9, 3.5))
-    for ax, (name, (title, all_shots)) in zip(axes, DATASETS.items(), strict=True):
-        xs = [*SHOTS, all_shots]
-        ys = [top1(RAW / f"{name}_supervised_joint_k{k}.json") for k in SHOTS]
-        ys.append(top1(RAW / f"{name}_supervised_joint.json"))
-        ax.plot(xs, ys, "o-", label="supervised from scratch (joint)")
-        ax.set_xscale("log")
-        ax.set_xticks(xs)
-        ax.set_xticklabels([*(str(k) for k in SHOTS), "all"])
-        ax.set(xlabel="labelled clips per class", ylabel="test top-1 (%)", title=title, ylim=(0, 100))
-        ax.grid(alpha=0.3)
-        ax.legend(loc="lower right", fontsize=8)
-    fig.suptitle("Label efficiency, cross-subject, seed 0 (VCL / SkeletonCLR not yet measured)", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(args.out, dpi=110)
+    for plot, file in (("label", "label_efficiency.png"), ("curve", "ssl_learning_curve.png")):
+        fig, axes = plt.subplots(1, len(DATASETS), figsize=(9, 3.6))
+        for ax, (name, (title, all_shots, floor)) in zip(axes, DATASETS.items(), strict=True):
+            if plot == "label":
+                label_panel(ax, name, title, all_shots)
+            else:
+                curve_panel(ax, name, title, floor)
+        fig.suptitle(
+            "Semi-supervised fine-tuning, cross-subject" if plot == "label" else "CPU-scale pretraining",
+            fontsize=9,
+        )
+        fig.tight_layout()
+        fig.savefig(args.out / file, dpi=110)
+        plt.close(fig)
 
 
 if __name__ == "__main__":
