@@ -61,7 +61,11 @@ def curve_panel(ax: plt.Axes, name: str, title: str, floor: float) -> None:
         if not files:
             continue
         epochs = [int(re.search(r"epoch_(\d+)", f.name).group(1)) for f in files]  # type: ignore[union-attr]
-        ax.plot(epochs, [top1(f, "fused") for f in files], "o-", label=METHODS[method].split()[0])
+        values = [top1(f, "fused") for f in files]
+        start = RAW / "ssl" / f"{name}_random_linear_last.json"  # the untrained encoder: epoch 0
+        if start.is_file():
+            epochs, values = [0, *epochs], [top1(start, "fused"), *values]
+        ax.plot(epochs, values, "o-", label=METHODS[method].split()[0])
     ax.axhline(floor, color="k", ls="--", lw=1, label=f"ridge floor {floor}")
     ax.set(xlabel="pretraining epoch", ylabel="fused linear probe top-1 (%)", title=title, ylim=(0, 100))
     ax.grid(alpha=0.3)

@@ -20,8 +20,8 @@ if [ ! -d data/exercise_form ]; then  # one class per exercise and form: a folde
   links=$OUT/form_src
   mkdir -p $links
   for f in $POSES/*/*.npy; do
-    form=$(basename "$f" .npy)
-    form=${form%_*}  # bicep_bad_10 -> bicep_bad
+    # bicep_bad_10 -> bicep_bad, shoulderpressgood3 -> shoulderpress_good
+    form=$(basename "$f" .npy | sed -E 's/_?[0-9]+$//; s/_?(bad|good)$/_\1/')
     mkdir -p "$links/$form"
     ln -sf "$(realpath "$f")" "$links/$form/"
   done
@@ -33,5 +33,7 @@ for data in utd_mhad_2d exercise exercise_form; do
     [ -f $OUT/${data}_$s.json ] || $VCL eval finetune --from-scratch --data data/$data --split $split \
       --streams $s "${RECIPE[@]}" --out $OUT/${data}_$s.json
   done
+  [ -f $OUT/${data}_ridge.json ] || .venv/bin/python bench/ridge_floor.py data/$data --split $split \
+    --out $OUT/${data}_ridge.json
   .venv/bin/python bench/fuse_streams.py $OUT/${data}_{joint,bone,motion}.logits.npz | tee $OUT/${data}_fused.txt
 done

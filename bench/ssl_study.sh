@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Self-supervised pretraining at CPU scale (issue 16 item 2): VCL and SkeletonCLR on MSR Action3D
 # and UTD-MHAD, cross-subject, the same budget for both methods; then the three-stream linear probe
-# of every kept checkpoint (the learning curve) and kNN of the last one.
+# of every kept checkpoint (the learning curve) and kNN of the last one; and the same probe of the
+# untrained encoder (`random`), the baseline the pretraining must beat.
 # Usage: bash bench/ssl_study.sh [DATASET ...]   (one chain per dataset; one thread each)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +13,10 @@ declare -A KEY=([msr_action3d]=msr-action3d [utd_mhad]=utd-mhad)
 # One person per clip: both datasets hold one, and the second slot would be zeros and half the compute.
 RECIPE=(--set optim.batch_size=32 --set optim.epochs=60 --set optim.lr_milestones=[50]
   --set loss.queue_size=64 --set run.checkpoint_every=10 --set run.monitor_every=10 --set run.threads=1)
-declare -A METHOD=([vcl]="--set model.logvar_bias=-8 --set loss.kl_weight=0.01" [skeletonclr]="--set model.method=skeletonclr")
+# random: the same VCL encoder left at its initialisation (lr 1e-12 for one epoch; BatchNorm
+# statistics exact), the features a pretraining run has to beat
+declare -A METHOD=([vcl]="--set model.logvar_bias=-8 --set loss.kl_weight=0.01" [skeletonclr]="--set model.method=skeletonclr"
+  [random]="--set model.logvar_bias=-8 --set optim.lr=1.0e-12 --set optim.weight_decay=0 --set optim.epochs=1")
 mkdir -p $OUT
 datasets=("$@")
 [ ${#datasets[@]} -gt 0 ] || datasets=(msr_action3d utd_mhad)
@@ -20,7 +24,7 @@ for dataset in "${datasets[@]}"; do
   data=data/${dataset}_m1
   [ -d $data ] || $VCL data prepare --dataset ${KEY[$dataset]} --root $SHARED/$dataset --out $data \
     --pipeline-option num_persons=1 --workers 1 --quiet
-  for method in vcl skeletonclr; do
+  for method in random vcl skeletonclr; do
     run=$OUT/${dataset}_$method
     # shellcheck disable=SC2086
     [ -f $run/checkpoints/last/meta.json ] || $VCL train --config configs/$dataset.yaml --quiet \
