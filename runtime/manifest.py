@@ -15,6 +15,7 @@ from typing import Any
 
 from common.errors import VclError
 from common.jsonfile import read_json_file
+from runtime.reference import UncertaintyBlockError, UncertaintyReference, parse_reference
 
 MANIFEST_FORMAT = "vcl-onnx-model"
 
@@ -41,6 +42,8 @@ class ModelManifest:
             ``fused_logits``, ``embedding``).
         class_names: one per class, or None for a model without classifier.
         embedding_centers: stream -> the mean retrieval basis subtracted before normalising.
+        uncertainty: what the scores mean against validation clips (``runtime.reference``), or
+            None for a model exported without ``--reference`` (and every older manifest).
     """
 
     model_file: str
@@ -60,6 +63,7 @@ class ModelManifest:
     embedding_centers: dict[str, tuple[float, ...]]
     method: str
     variants: dict[str, VariantFile] = field(default_factory=dict)
+    uncertainty: UncertaintyReference | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -99,6 +103,7 @@ class ModelManifest:
             "outputs": list(self.outputs),
             "opset": self.opset,
             "method": self.method,
+            "uncertainty": self.uncertainty.summary() if self.uncertainty is not None else None,
         }
 
 
@@ -133,6 +138,10 @@ def parse_manifest(raw: dict[str, Any], path: Path) -> ModelManifest:
         if not (isinstance(v, dict) and isinstance(v.get("file"), str) and isinstance(v.get("sha256"), str)):
             raise RuntimeModelError(f"{path}: field 'variants.{name}': expected file and sha256")
         variants[name] = VariantFile(v["file"], v["sha256"])
+    try:
+        uncertainty = parse_reference(raw.get("uncertainty"), path)
+    except UncertaintyBlockError as err:
+        raise RuntimeModelError(str(err)) from None
     return ModelManifest(
         model_file=_field(raw, path, "model_file", str),
         model_sha256=_field(raw, path, "model_sha256", str),
@@ -151,6 +160,7 @@ def parse_manifest(raw: dict[str, Any], path: Path) -> ModelManifest:
         embedding_centers={str(s): tuple(float(x) for x in c) for s, c in centers.items()},
         method=str(raw.get("method", "")),
         variants=variants,
+        uncertainty=uncertainty,
         raw=raw,
     )
 
