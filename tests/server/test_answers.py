@@ -3,15 +3,23 @@ score ``unknown`` thresholds, and VCL_UNKNOWN_THRESHOLD overriding the manifest'
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 
+from export.reference import ReferenceSpec, reference_block
 from runtime.manifest import parse_manifest
+from runtime.model import OnnxModel
 from server.answers import classify_results
+from server.app import create_app
+from server.settings import Settings
 from skeleton.synthetic import synthetic_clip
 from tests.runtime.test_manifest import UNCERTAINTY, valid_manifest
+from tests.server.conftest import ServiceFiles
 
 CLIPS = [synthetic_clip(0), synthetic_clip(1)]
 JOINTS = np.zeros((2, 3, 50, 25, 2), dtype=np.float32)
@@ -49,3 +57,27 @@ def test_an_old_manifest_thresholds_the_sigma_score_and_shows_no_readable_fields
         "percentile" not in results[0]["uncertainty"] and "wrong_probability" not in results[0]["uncertainty"]
     )
     assert [r["unknown"] for r in _classify(None, None)] == [False, False]
+
+
+def test_served_model_with_a_reference_block(service_files: ServiceFiles, tmp_path: Path) -> None:
+    """The block ``vcl export --reference`` writes, added to the service model: classify answers the
+    readable fields, /v1/model the rule, and VCL_UNKNOWN_THRESHOLD replaces the default threshold."""
+    model = tmp_path / "model"
+    shutil.copytree(service_files.model, model)
+    block = reference_block(OnnxModel(model), ReferenceSpec(service_files.data))
+    raw = json.loads((model / "manifest.json").read_text())
+    (model / "manifest.json").write_text(json.dumps({**raw, "uncertainty": block}))
+    clip = {"clips": [{"path": "few/clip0.npz"}]}
+    with TestClient(create_app(Settings(model_dir=str(model), data_root=str(service_files.root)))) as client:
+        [result] = client.post("/v1/classify", json=clip).json()["results"]
+        rule = client.get("/v1/model").json()["uncertainty"]
+    assert rule["unknown_score"] == "softmax" and rule["unknown_threshold"] == block["unknown"]["threshold"]
+    u = result["uncertainty"]
+    assert set(u["percentile"]) == {"sigma", "softmax"} and 0 <= u["wrong_probability"] <= 1
+    softmax_u = 1 - result["probability"]
+    assert result["unknown"] is (softmax_u > rule["unknown_threshold"])
+    settings = Settings(model_dir=str(model), data_root=str(service_files.root), unknown_threshold=-1.0)
+    with TestClient(create_app(settings)) as client:  # every softmax confidence is above -1
+        [result] = client.post("/v1/classify", json=clip).json()["results"]
+        assert client.get("/v1/model").json()["uncertainty"]["unknown_threshold"] == -1.0
+    assert result["unknown"] is True
