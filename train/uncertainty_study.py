@@ -37,7 +37,7 @@ from common.calibration import (
     uncertainty_reference,
 )
 from common.errors import VclError
-from common.scores import entropy, sigma_score, softmax, softmax_uncertainty
+from common.scores import entropy, sigma_score, sigma_scores, softmax, softmax_uncertainty
 from skeleton.layouts import get_layout
 from skeleton.prepared import PreparedDataset
 from skeleton.streams import STREAMS
@@ -210,6 +210,10 @@ class UncertaintyStudy:
         assert isinstance(logits, np.ndarray)
         return logits, score_table(logits, {s: v[idx] for s, v in self.logvars.items()})
 
+    def _stream_sigma(self) -> dict[str, np.ndarray]:
+        """stream -> (N,) sigma score of the test clips."""
+        return sigma_scores({s: v[self.test_idx] for s, v in self.logvars.items()})
+
     def _reference(self, probes: dict[str, torch.nn.Linear], classes: np.ndarray) -> dict[str, Any]:
         """The validation block (every unknown score's threshold under ``thresholds``), on the
         validation clips of ``classes``."""
@@ -236,6 +240,7 @@ class UncertaintyStudy:
             "error_rate": float(wrong.mean()),
             "validation_error_rate": block["error_rate"],
             "auroc_wrong": {s: auroc(v, wrong) for s, v in scores_all.items()},
+            "auroc_wrong_sigma_per_stream": {s: auroc(v, wrong) for s, v in self._stream_sigma().items()},
             "calibration": {
                 "brier": brier(calibrated, wrong),
                 "brier_constant": brier(np.full(len(wrong), block["error_rate"]), wrong),
@@ -276,6 +281,9 @@ class UncertaintyStudy:
         )
         is_unseen = ~np.isin(labels, seen)
         metrics["thresholds"] = {u: threshold_rates(block, scores, is_unseen, u) for u in UNKNOWN_SCORES}
+        metrics["auroc_unseen_sigma_per_stream"] = {
+            s: auroc(v, is_unseen) for s, v in self._stream_sigma().items()
+        }
         return {"seed": seed, "unseen_classes": unseen.tolist(), **metrics}
 
     def run(self) -> dict[str, Any]:

@@ -62,6 +62,7 @@ def test_study_result_and_the_exported_threshold_agree(
     assert d["fit"] + d["validation"] == 66 and d["test"] == 66 and d["validation"] > 0
     closed = result["closed_set"]
     assert set(closed["auroc_wrong"]) == {"sigma", "softmax", "entropy", "wrong_probability"}
+    assert set(closed["auroc_wrong_sigma_per_stream"]) == {"joint", "bone", "motion"}
     assert all(0 <= v <= 1 for v in closed["auroc_wrong"].values())
     assert 0 <= closed["calibration"]["brier"] <= 1
     seeds = result["open_set"]["seeds"]
