@@ -142,6 +142,15 @@ def parse_manifest(raw: dict[str, Any], path: Path) -> ModelManifest:
         uncertainty = parse_reference(raw.get("uncertainty"), path)
     except UncertaintyBlockError as err:
         raise RuntimeModelError(str(err)) from None
+    gaussian = bool(_field(raw, path, "has_gaussian_head", bool))
+    if (
+        uncertainty is not None
+        and not gaussian
+        and ("sigma" in uncertainty.features or uncertainty.quantiles.keys() - {"softmax"})
+    ):
+        raise RuntimeModelError(
+            f"{path}: field 'uncertainty': uses the sigma score, but the model has no Gaussian head"
+        )
     return ModelManifest(
         model_file=_field(raw, path, "model_file", str),
         model_sha256=_field(raw, path, "model_sha256", str),
@@ -155,7 +164,7 @@ def parse_manifest(raw: dict[str, Any], path: Path) -> ModelManifest:
         streams=streams,
         fusion_weights={str(k): float(v) for k, v in weights.items()},
         class_names=tuple(classes) if classes else None,
-        has_gaussian_head=bool(_field(raw, path, "has_gaussian_head", bool)),
+        has_gaussian_head=gaussian,
         embedding_dim=int(_field(raw, path, "embedding_dim", int)),
         embedding_centers={str(s): tuple(float(x) for x in c) for s, c in centers.items()},
         method=str(raw.get("method", "")),

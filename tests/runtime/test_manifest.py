@@ -136,7 +136,7 @@ def test_real_export_round_trips(exported: Path) -> None:
     }
 
 
-UNCERTAINTY = {
+UNCERTAINTY: dict[str, Any] = {
     "reference": "40 validation clips",
     "clips": 40,
     "error_rate": 0.25,
@@ -181,4 +181,10 @@ def test_uncertainty_block_is_optional_and_read(tmp_path: Path) -> None:
 def test_bad_uncertainty_block_names_the_field(tmp_path: Path, change: dict[str, Any], message: str) -> None:
     write(tmp_path, {**valid_manifest(), "uncertainty": {**UNCERTAINTY, **change}})
     with pytest.raises(RuntimeModelError, match=message):
+        read_manifest(tmp_path)
+
+
+def test_uncertainty_block_on_sigma_needs_a_gaussian_head(tmp_path: Path) -> None:
+    write(tmp_path, {**valid_manifest(), "has_gaussian_head": False, "uncertainty": UNCERTAINTY})
+    with pytest.raises(RuntimeModelError, match="uses the sigma score, but the model has no Gaussian head"):
         read_manifest(tmp_path)
