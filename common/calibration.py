@@ -105,12 +105,14 @@ def uncertainty_reference(
     unknown_score: str,
     flag_rate: float,
     source: str,
+    calibrate_on: tuple[str, ...] = ("softmax",),
 ) -> dict[str, Any]:
     """The manifest's ``uncertainty`` block, from the scores (name in ``SCORES`` -> (N,)) of N
     validation clips whose predictions are ``wrong`` (N,) bools:
 
     - ``quantiles``: per score, ``quantile_table`` (a clip's percentile is read from it);
-    - ``wrong_probability``: a logistic calibration of "the label is wrong" on every score,
+    - ``wrong_probability``: a logistic calibration of "the label is wrong" on the scores
+      ``calibrate_on`` (softmax alone is Platt scaling; the default by docs/evaluation.md),
       each standardised by the validation mean and std first (``center``, ``scale``);
     - ``unknown``: the ``unknown_score`` and its ``flag_threshold`` at ``flag_rate``.
     """
@@ -119,18 +121,22 @@ def uncertainty_reference(
     names = [s for s in SCORES if s in scores]
     if unknown_score in SCORES and unknown_score not in names:
         raise ValueError(f"no {unknown_score!r} score to threshold; have {', '.join(names)}")
+    features = [s for s in SCORES if s in calibrate_on]
+    if not features or any(s not in names for s in calibrate_on):
+        raise ValueError(f"cannot calibrate on {list(calibrate_on)}; have {', '.join(names)}")
     x = np.stack([np.asarray(scores[s], dtype=np.float64) for s in names], axis=1)
-    center, scale = x.mean(axis=0), x.std(axis=0) + 1e-12
-    weights, bias = logistic_fit((x - center) / scale, np.asarray(wrong, dtype=bool))
+    f = x[:, [names.index(s) for s in features]]
+    center, scale = f.mean(axis=0), f.std(axis=0) + 1e-12
+    weights, bias = logistic_fit((f - center) / scale, np.asarray(wrong, dtype=bool))
     calibration = {
-        "features": names,
+        "features": features,
         "center": center.tolist(),
         "scale": scale.tolist(),
         "weights": weights.tolist(),
         "bias": bias,
     }
     thresholded = (
-        logistic_probability((x - center) / scale, weights, bias)
+        logistic_probability((f - center) / scale, weights, bias)
         if unknown_score == "wrong_probability"
         else x[:, names.index(unknown_score)]
     )

@@ -60,6 +60,13 @@ def add_export_commands(subparsers: argparse._SubParsersAction) -> None:
         help="the score the default unknown threshold applies to (docs/evaluation.md: softmax, measured)",
     )
     ex.add_argument("--flag-rate", type=float, default=0.05, help="share of validation clips flagged unknown")
+    ex.add_argument(
+        "--calibrate-on",
+        nargs="+",
+        choices=["sigma", "softmax"],
+        default=["softmax"],
+        help="scores the probability of a wrong label is fitted on (docs/evaluation.md: softmax, measured)",
+    )
     ex.set_defaults(func=_export)
 
 
@@ -76,6 +83,7 @@ def _export(args: argparse.Namespace) -> int:
             args.validation_fraction,
             args.unknown_score,
             args.flag_rate,
+            tuple(args.calibrate_on),
         )
         if args.reference
         else None

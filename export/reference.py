@@ -28,7 +28,8 @@ class ReferenceSpec:
     """Which clips calibrate the uncertainty, and the rule of the unknown threshold.
 
     ``unknown_score``: sigma, softmax (1 - max p) or wrong_probability; ``flag_rate``: the share
-    of validation clips above the threshold (default 0.05, docs/evaluation.md)."""
+    of validation clips above the threshold (default 0.05, docs/evaluation.md); ``calibrate_on``:
+    the scores P(wrong) is fitted on (softmax alone by default: Platt scaling)."""
 
     data: Path
     split: str = "xsub"
@@ -36,6 +37,7 @@ class ReferenceSpec:
     fraction: float = 0.2
     unknown_score: str = "softmax"
     flag_rate: float = 0.05
+    calibrate_on: tuple[str, ...] = ("softmax",)
 
 
 class ReferenceSpecError(VclError):
@@ -70,6 +72,8 @@ def reference_block(model: OnnxModel, spec: ReferenceSpec, batch: int = 64) -> d
         f"fraction {spec.fraction}; subjects {', '.join(subjects)})"
     )
     try:
-        return uncertainty_reference(scores, wrong, spec.unknown_score, spec.flag_rate, source)
+        return uncertainty_reference(
+            scores, wrong, spec.unknown_score, spec.flag_rate, source, spec.calibrate_on
+        )
     except ValueError as err:
         raise ReferenceSpecError(f"{spec.data}: {err}") from None

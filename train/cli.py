@@ -168,7 +168,7 @@ def _eval_uncertainty(args: argparse.Namespace) -> int:
     out.write_text(json.dumps(result, indent=1) + "\n")
     closed, summary = result["closed_set"], result["open_set"]["summary"]
     print(f"error rate {closed['error_rate']:.1%}; AUROC for a wrong prediction / an unseen action:")
-    for score in ("sigma", "softmax", "entropy", "wrong_probability"):
+    for score in ("sigma", "softmax", "entropy", "wrong_probability", "sigma+softmax"):
         unseen = summary["auroc_unseen"][score]
         print(
             f"  {score:17s} {closed['auroc_wrong'][score]:.3f} / {unseen['mean']:.3f} ± {unseen['std']:.3f}"

@@ -147,6 +147,20 @@ def threshold_rates(
     }
 
 
+def _calibration_quality(
+    block: dict[str, Any], scores: dict[str, np.ndarray], wrong: np.ndarray
+) -> dict[str, Any]:
+    """Brier score, ECE and AUROC on test of a block's calibrated P(wrong), and its weights."""
+    p = _calibrated(block, scores)
+    c = block["wrong_probability"]
+    return {
+        "brier": brier(p, wrong),
+        "ece": expected_calibration_error(p, wrong),
+        "auroc": auroc(p, wrong),
+        "weights": dict(zip(c["features"], c["weights"], strict=True)),
+    }
+
+
 def _calibrated(block: dict[str, Any], scores: dict[str, np.ndarray]) -> np.ndarray:
     c = block["wrong_probability"]
     x = np.stack([scores[f] for f in c["features"]], axis=1)
@@ -214,14 +228,19 @@ class UncertaintyStudy:
         """stream -> (N,) sigma score of the test clips."""
         return sigma_scores({s: v[self.test_idx] for s, v in self.logvars.items()})
 
-    def _reference(self, probes: dict[str, torch.nn.Linear], classes: np.ndarray) -> dict[str, Any]:
+    def _reference(
+        self,
+        probes: dict[str, torch.nn.Linear],
+        classes: np.ndarray,
+        calibrate_on: tuple[str, ...] = ("softmax",),
+    ) -> dict[str, Any]:
         """The validation block (every unknown score's threshold under ``thresholds``), on the
         validation clips of ``classes``."""
         val = self.val_idx[np.isin(self.labels[self.val_idx], classes)]
         logits, scores = self._scores(probes, val)
         wrong = classes[logits.argmax(1)] != self.labels[val]
         blocks = {
-            u: uncertainty_reference(scores, wrong, u, self.config.flag_rate, "validation")
+            u: uncertainty_reference(scores, wrong, u, self.config.flag_rate, "validation", calibrate_on)
             for u in UNKNOWN_SCORES
         }
         block = blocks["softmax"]
@@ -232,27 +251,21 @@ class UncertaintyStudy:
         classes = np.arange(self.num_classes)
         probes = self._probes(classes)
         block = self._reference(probes, classes)
+        both = self._reference(probes, classes, ("sigma", "softmax"))
         logits, scores = self._scores(probes, self.test_idx)
         wrong = logits.argmax(1) != self.labels[self.test_idx]
         calibrated = _calibrated(block, scores)
-        scores_all = {**scores, "wrong_probability": calibrated}
+        scores_all = {**scores, "wrong_probability": calibrated, "sigma+softmax": _calibrated(both, scores)}
         result = {
             "error_rate": float(wrong.mean()),
             "validation_error_rate": block["error_rate"],
             "auroc_wrong": {s: auroc(v, wrong) for s, v in scores_all.items()},
             "auroc_wrong_sigma_per_stream": {s: auroc(v, wrong) for s, v in self._stream_sigma().items()},
             "calibration": {
-                "brier": brier(calibrated, wrong),
-                "brier_constant": brier(np.full(len(wrong), block["error_rate"]), wrong),
-                "ece": expected_calibration_error(calibrated, wrong),
-                "weights": dict(
-                    zip(
-                        block["wrong_probability"]["features"],
-                        block["wrong_probability"]["weights"],
-                        strict=True,
-                    )
-                ),
+                name: _calibration_quality(b, scores, wrong)
+                for name, b in (("softmax", block), ("sigma+softmax", both))
             },
+            "brier_constant": brier(np.full(len(wrong), block["error_rate"]), wrong),
             "thresholds": {
                 u: {"threshold": block["thresholds"][u], **threshold_rates(block, scores, wrong, u)}
                 for u in UNKNOWN_SCORES
@@ -276,10 +289,10 @@ class UncertaintyStudy:
         logits, scores = self._scores(probes, self.test_idx)
         labels = self.labels[self.test_idx]
         metrics = open_set_metrics(logits, scores, labels, seen)
-        metrics["auroc_unseen"]["wrong_probability"] = auroc(
-            _calibrated(block, scores), ~np.isin(labels, seen)
-        )
         is_unseen = ~np.isin(labels, seen)
+        both = self._reference(probes, seen, ("sigma", "softmax"))
+        metrics["auroc_unseen"]["wrong_probability"] = auroc(_calibrated(block, scores), is_unseen)
+        metrics["auroc_unseen"]["sigma+softmax"] = auroc(_calibrated(both, scores), is_unseen)
         metrics["thresholds"] = {u: threshold_rates(block, scores, is_unseen, u) for u in UNKNOWN_SCORES}
         metrics["auroc_unseen_sigma_per_stream"] = {
             s: auroc(v, is_unseen) for s, v in self._stream_sigma().items()

@@ -61,7 +61,15 @@ def test_uncertainty_reference_block() -> None:
     assert block["quantiles"]["sigma"][0] == -3.0 and block["quantiles"]["softmax"][-1] == 0.9
     assert block["unknown"] == {"score": "softmax", "threshold": pytest.approx(0.81), "flag_rate": 0.1}
     c = block["wrong_probability"]
-    assert c["features"] == ["sigma", "softmax"] and c["center"] == pytest.approx([-2.5, 0.45])
-    assert c["weights"][1] > 1  # softmax confidence separates the wrong ones here
+    assert c["features"] == ["softmax"] and c["center"] == pytest.approx([0.45])  # Platt by default
+    assert c["weights"][0] > 1  # softmax confidence separates the wrong ones here
+    both = uncertainty_reference(
+        {"sigma": sigma, "softmax": softmax}, wrong, "sigma", 0.1, "t", ("sigma", "softmax")
+    )
+    assert (
+        both["wrong_probability"]["features"] == ["sigma", "softmax"] and both["unknown"]["score"] == "sigma"
+    )
+    with pytest.raises(ValueError, match="cannot calibrate on"):
+        uncertainty_reference({"softmax": softmax}, wrong, "softmax", 0.1, "t", ("sigma",))
     with pytest.raises(ValueError, match="no 'sigma' score to threshold"):
         uncertainty_reference({"softmax": softmax}, wrong, "sigma", 0.1, "test")

@@ -61,10 +61,14 @@ def test_study_result_and_the_exported_threshold_agree(
     d = result["dataset"]
     assert d["fit"] + d["validation"] == 66 and d["test"] == 66 and d["validation"] > 0
     closed = result["closed_set"]
-    assert set(closed["auroc_wrong"]) == {"sigma", "softmax", "entropy", "wrong_probability"}
+    assert set(closed["auroc_wrong"]) == {"sigma", "softmax", "entropy", "wrong_probability", "sigma+softmax"}
     assert set(closed["auroc_wrong_sigma_per_stream"]) == {"joint", "bone", "motion"}
     assert all(0 <= v <= 1 for v in closed["auroc_wrong"].values())
-    assert 0 <= closed["calibration"]["brier"] <= 1
+    assert 0 <= closed["calibration"]["softmax"]["brier"] <= 1 and set(closed["calibration"]) == {
+        "softmax",
+        "sigma+softmax",
+    }
+    assert closed["auroc_wrong"]["wrong_probability"] == closed["auroc_wrong"]["softmax"]  # Platt: monotone
     seeds = result["open_set"]["seeds"]
     assert [len(s["unseen_classes"]) for s in seeds] == [3, 3]  # round(11 / 4)
     assert seeds[0]["unseen_classes"] != seeds[1]["unseen_classes"]
