@@ -52,13 +52,54 @@ def add_export_commands(subparsers: argparse._SubParsersAction) -> None:
     ex.add_argument("--max-batch", type=int, default=64, help="largest batch checked for parity")
     ex.add_argument("--fixture", type=Path, help="prepared dataset whose clips are used for the parity check")
     ex.add_argument("--overwrite", action="store_true")
+    ex.add_argument(
+        "--reference",
+        type=Path,
+        help="prepared dataset whose validation clips (carved from --reference-split's train part) set the "
+        "unknown threshold, the percentiles and the calibrated error probability in the manifest",
+    )
+    ex.add_argument(
+        "--reference-split", default="xsub", help="protocol whose train part holds the validation clips"
+    )
+    ex.add_argument(
+        "--validation", choices=["subject", "hash"], default="subject", help="how validation is carved"
+    )
+    ex.add_argument("--validation-fraction", type=float, default=0.2)
+    ex.add_argument(
+        "--unknown-score",
+        choices=["sigma", "softmax", "wrong_probability"],
+        default="softmax",
+        help="the score the default unknown threshold applies to (docs/evaluation.md: softmax, measured)",
+    )
+    ex.add_argument("--flag-rate", type=float, default=0.05, help="share of validation clips flagged unknown")
+    ex.add_argument(
+        "--calibrate-on",
+        nargs="+",
+        choices=["sigma", "softmax"],
+        default=["softmax"],
+        help="scores the probability of a wrong label is fitted on (docs/evaluation.md: softmax, measured)",
+    )
     ex.set_defaults(func=_export)
 
 
 def _export(args: argparse.Namespace) -> int:
     tune_malloc()
     from export.onnx_export import export_checkpoint
+    from export.reference import ReferenceSpec
 
+    calibrate = (
+        ReferenceSpec(
+            args.reference,
+            args.reference_split,
+            args.validation,
+            args.validation_fraction,
+            args.unknown_score,
+            args.flag_rate,
+            tuple(args.calibrate_on),
+        )
+        if args.reference
+        else None
+    )
     manifest = export_checkpoint(
         args.checkpoint,
         args.out,
@@ -68,6 +109,7 @@ def _export(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         fold_bn=args.fold_bn,
         lossy_int8=args.lossy_int8,
+        calibrate=calibrate,
     )
     parity = manifest["parity"]
     worst = max(e for b in parity["batches"].values() for e in b["max_abs_error"].values())
@@ -79,6 +121,13 @@ def _export(args: argparse.Namespace) -> int:
         f"parity with PyTorch at batches {', '.join(parity['batches'])}: max abs error {worst:.2e}, argmax "
         f"and top-10 neighbours identical"
     )
+    if "uncertainty" in manifest:
+        u = manifest["uncertainty"]
+        print(
+            f"uncertainty from {u['reference']}: error rate {u['error_rate']:.1%}, unknown when "
+            f"{u['unknown']['score']} > {u['unknown']['threshold']:.4f} "
+            f"({u['unknown']['flag_rate']:.0%} of them)"
+        )
     for name, variant in manifest["variants"].items():
         delta = variant["accuracy_delta_vs_fp32"]
         agreement = delta.get("fused_argmax_agreement")

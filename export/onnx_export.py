@@ -24,6 +24,7 @@ from common.publish import publish_dir
 from export.fold import fold_model
 from export.graph import ExportGraph
 from export.parity import PARITY_BATCHES, check_parity
+from export.reference import ReferenceSpec, reference_block
 from runtime.manifest import MANIFEST_FORMAT
 from runtime.model import OnnxModel
 from skeleton.hashing import sha256_file
@@ -152,11 +153,14 @@ def export_checkpoint(
     overwrite: bool = False,
     fold_bn: bool = True,
     lossy_int8: bool = False,
+    calibrate: ReferenceSpec | None = None,
 ) -> dict[str, Any]:
     """Export, check, write; returns the manifest. ``fold_bn``: export ``export.fold``'s rewrite
     (BatchNorms folded, one GEMM per graph convolution; 1.0-1.25x plain in ONNX Runtime, measured
     in docs/export.md). An int8 variant whose fused predictions differ from fp32's on more than
-    1% of the held-out fixture clips is refused (``ExportError``) unless ``lossy_int8``."""
+    1% of the held-out fixture clips is refused (``ExportError``) unless ``lossy_int8``.
+    ``calibrate``: score its validation clips with the exported graph and write the manifest's
+    ``uncertainty`` block (``export.reference``)."""
     checkpoint, out = Path(checkpoint), Path(out)
     if out.exists() and not overwrite:
         raise ExportError(f"{out}: already exists; choose another --out or pass --overwrite")
@@ -242,6 +246,8 @@ def export_checkpoint(
                 f"{parity['top10_neighbours_identical']}"
             )
         manifest["parity"] = parity
+        if calibrate is not None:
+            manifest["uncertainty"] = reference_block(runtime, calibrate)
         reference = runtime.run(joints)
         manifest["variants"] = {}
         calibration = joints

@@ -15,6 +15,7 @@ from typing import Any
 
 from common.errors import VclError
 from common.jsonfile import read_json_file
+from runtime.reference import UncertaintyBlockError, UncertaintyReference, parse_reference
 
 MANIFEST_FORMAT = "vcl-onnx-model"
 
@@ -59,6 +60,8 @@ class ModelManifest:
         class_names: one per class, or None for a model without classifier.
         embedding_centers: stream -> the mean retrieval basis subtracted before normalising.
         explain: the class activation maps, or None (no classifier, or exported before them).
+        uncertainty: what the scores mean against validation clips (``runtime.reference``), or
+            None for a model exported without ``--reference`` (and every older manifest).
     """
 
     model_file: str
@@ -79,6 +82,7 @@ class ModelManifest:
     method: str
     variants: dict[str, VariantFile] = field(default_factory=dict)
     explain: ExplainSpec | None = None
+    uncertainty: UncertaintyReference | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -119,6 +123,7 @@ class ModelManifest:
             "opset": self.opset,
             "method": self.method,
             "explainable": self.explain is not None,
+            "uncertainty": self.uncertainty.summary() if self.uncertainty is not None else None,
         }
 
 
@@ -169,6 +174,19 @@ def parse_manifest(raw: dict[str, Any], path: Path) -> ModelManifest:
         if not (isinstance(v, dict) and isinstance(v.get("file"), str) and isinstance(v.get("sha256"), str)):
             raise RuntimeModelError(f"{path}: field 'variants.{name}': expected file and sha256")
         variants[name] = VariantFile(v["file"], v["sha256"])
+    try:
+        uncertainty = parse_reference(raw.get("uncertainty"), path)
+    except UncertaintyBlockError as err:
+        raise RuntimeModelError(str(err)) from None
+    gaussian = bool(_field(raw, path, "has_gaussian_head", bool))
+    if (
+        uncertainty is not None
+        and not gaussian
+        and ("sigma" in uncertainty.features or uncertainty.quantiles.keys() - {"softmax"})
+    ):
+        raise RuntimeModelError(
+            f"{path}: field 'uncertainty': uses the sigma score, but the model has no Gaussian head"
+        )
     return ModelManifest(
         explain=_explain(raw.get("explain"), path),
         model_file=_field(raw, path, "model_file", str),
@@ -183,11 +201,12 @@ def parse_manifest(raw: dict[str, Any], path: Path) -> ModelManifest:
         streams=streams,
         fusion_weights={str(k): float(v) for k, v in weights.items()},
         class_names=tuple(classes) if classes else None,
-        has_gaussian_head=bool(_field(raw, path, "has_gaussian_head", bool)),
+        has_gaussian_head=gaussian,
         embedding_dim=int(_field(raw, path, "embedding_dim", int)),
         embedding_centers={str(s): tuple(float(x) for x in c) for s, c in centers.items()},
         method=str(raw.get("method", "")),
         variants=variants,
+        uncertainty=uncertainty,
         raw=raw,
     )
 

@@ -14,7 +14,7 @@ import numpy as np
 from index.preview import load_preview, make_previews, preview_frames
 from runtime.attribution import attributions
 from runtime.manifest import ExplainSpec, ModelManifest
-from runtime.scores import entropy, output_logvars, sigma_score, sigma_scores, softmax
+from runtime.scores import entropy, output_logvars, sigma_score, sigma_scores, softmax, softmax_uncertainty
 from server.schemas import (
     ClassifyResult,
     ClassScore,
@@ -49,13 +49,30 @@ def classify_results(
     unknown_threshold: float | None,
 ) -> list[ClassifyResult]:
     """Per clip: the best class, the ``top_k`` classes by fused softmax probability, the softmax
-    entropy and (Gaussian head) the sigma score overall and per stream, flagged ``unknown`` above
-    ``unknown_threshold``; ``preview`` adds the preprocessed joints (N, C, T, V, M) as a skeleton."""
+    entropy and (Gaussian head) the sigma score overall and per stream; with the manifest's
+    ``uncertainty`` block (``runtime.reference``) also each score's percentile among the validation
+    clips and the calibrated probability that the label is wrong. ``unknown``: the block's unknown
+    score (the sigma score without a block) is above ``unknown_threshold`` (VCL_UNKNOWN_THRESHOLD),
+    or when that is None above the block's default. ``preview`` adds the preprocessed joints
+    (N, C, T, V, M) as a skeleton."""
     names = m.class_names or ()
     probs = softmax(out["fused_logits"])
     entropies = entropy(probs)
     logvars = output_logvars(out, m.streams) if m.has_gaussian_head else {}
     scores, per_stream = (sigma_score(logvars), sigma_scores(logvars)) if logvars else (None, {})
+    ref = m.uncertainty
+    readable = {}
+    unknown_value = scores
+    if ref is not None:
+        named = {"softmax": softmax_uncertainty(out["fused_logits"])}
+        if scores is not None:
+            named["sigma"] = scores
+        readable = ref.read(named)
+        unknown_value = readable["unknown_value"]
+        unknown_threshold = ref.unknown_threshold if unknown_threshold is None else unknown_threshold
+    percentiles = {
+        k.removeprefix("percentile_"): v for k, v in readable.items() if k.startswith("percentile_")
+    }
     previews = make_previews(joints, score=spec_score_channel(m.pipeline)) if preview else None
     results = []
     for i, clip in enumerate(clips):
@@ -68,13 +85,16 @@ def classify_results(
             **top[0].model_dump(),  # label, class_index and probability of the best class
             top_k=top,
             uncertainty=Uncertainty(softmax_entropy=float(entropies[i])),
-            unknown=False,
+            unknown=unknown_value is not None
+            and unknown_threshold is not None
+            and float(unknown_value[i]) > unknown_threshold,
         )
         if scores is not None:
-            score = float(scores[i])
-            result.uncertainty.score = score
+            result.uncertainty.score = float(scores[i])
             result.uncertainty.per_stream = {s: float(v[i]) for s, v in per_stream.items()}
-            result.unknown = unknown_threshold is not None and score > unknown_threshold
+        if readable:
+            result.uncertainty.percentile = {s: round(float(v[i]), 1) for s, v in percentiles.items()}
+            result.uncertainty.wrong_probability = float(readable["wrong_probability"][i])
         if previews is not None:
             result.skeleton = skeleton_json(previews[i])
         results.append(result)

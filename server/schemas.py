@@ -210,6 +210,10 @@ class ModelInfo(BaseModel):
     explainable: bool = Field(
         default=False, description="classify takes explain: the graph has its 'cam' output"
     )
+    uncertainty: dict[str, Any] | None = Field(
+        default=None,
+        description="reference clips, unknown score and default threshold (exported with --reference)",
+    )
     num_joints: int
     bones: list[list[int]]
     preview_up_axis: int = Field(description="the vertical axis of preprocessed skeletons")
@@ -267,6 +271,16 @@ class Uncertainty(BaseModel):
         default=None, description="sigma score: mean log sigma^2 (Gaussian head only)"
     )
     per_stream: dict[str, float] | None = Field(default=None, description="sigma score per stream")
+    percentile: dict[str, float] | None = Field(
+        default=None,
+        description="per score (sigma; softmax = 1 - max p): its percentile among the model's validation "
+        "clips, 0-100, higher = more uncertain (models exported with --reference only)",
+    )
+    wrong_probability: float | None = Field(
+        default=None,
+        description="calibrated probability that the label is wrong, fitted on validation clips "
+        "(models exported with --reference only)",
+    )
 
 
 class Explanation(BaseModel):
@@ -299,7 +313,10 @@ class ClassifyResult(BaseModel):
     )
     top_k: list[ClassScore]
     uncertainty: Uncertainty
-    unknown: bool = Field(description="the sigma score is above VCL_UNKNOWN_THRESHOLD")
+    unknown: bool = Field(
+        description="the model's unknown score (see /v1/model uncertainty; the sigma score when the model "
+        "has none) is above VCL_UNKNOWN_THRESHOLD, or unset, the model's validation threshold"
+    )
     skeleton: Skeleton | None = Field(default=None, description="with preview: the preprocessed skeleton")
     mapped_from: str | None = Field(
         default=None, description="the clip's layout, when it was mapped to the model's"

@@ -231,8 +231,12 @@ class Service:
         model = self.require_model()
         m = model.manifest
         layout = get_layout(m.layout)
+        summary = m.summary()
+        if self.settings.unknown_threshold is not None:  # overrides the manifest's default threshold
+            rule = summary["uncertainty"] or {"unknown_score": "sigma"}
+            summary["uncertainty"] = {**rule, "unknown_threshold": self.settings.unknown_threshold}
         return ModelInfo(
-            **m.summary(),
+            **summary,
             num_joints=layout.num_joints,
             bones=[list(edge) for edge in layout.edges],
             # the vertical axis of preprocessed skeletons (vcl-official turns the spine onto +z)

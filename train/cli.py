@@ -34,8 +34,8 @@ def add_train_commands(subparsers: argparse._SubParsersAction) -> None:
 
 
 def add_eval_commands(subparsers: argparse._SubParsersAction) -> None:
-    ev = subparsers.add_parser("eval", help="evaluate a checkpoint: linear, knn, semi, finetune")
-    ev.add_argument("protocol", choices=["linear", "knn", "semi", "finetune"])
+    ev = subparsers.add_parser("eval", help="evaluate a checkpoint: linear, knn, semi, finetune, uncertainty")
+    ev.add_argument("protocol", choices=["linear", "knn", "semi", "finetune", "uncertainty"])
     ev.add_argument("--model", type=Path, help="checkpoint directory (not needed with --from-scratch)")
     ev.add_argument("--data", type=Path, required=True, help="prepared dataset directory")
     ev.add_argument("--split", default="xsub", help="protocol of the dataset (train part -> test part)")
@@ -70,6 +70,16 @@ def add_eval_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     ev.add_argument("--dropout", type=float, default=-1.0, help="encoder dropout rate (-1: keep)")
     ev.add_argument("--persons", type=int, default=0, help="keep the first P person slots (0: all)")
+    unc = ev.add_argument_group("uncertainty (train.uncertainty_study; --seeds draw the held-out classes)")
+    unc.add_argument("--open-set-classes", type=int, default=0, help="classes held out (0: a quarter)")
+    unc.add_argument("--validation", choices=["subject", "hash"], default="subject")
+    unc.add_argument("--validation-fraction", type=float, default=0.2)
+    unc.add_argument(
+        "--flag-rate", type=float, default=0.05, help="share of validation clips flagged unknown"
+    )
+    unc.add_argument(
+        "--classifier-out", type=Path, help="save the closed-set probes as a classifier checkpoint"
+    )
     ev.add_argument("--out", type=Path, help="result JSON (default runs/eval/<protocol>-<time>.json)")
     ev.add_argument("--quiet", action="store_true")
     ev.set_defaults(func=_eval)
@@ -86,6 +96,8 @@ def _eval(args: argparse.Namespace) -> int:
 
     from train.evaluate import EvalConfig, Evaluation, write_result
 
+    if args.protocol == "uncertainty":
+        return _eval_uncertainty(args)
     config = EvalConfig(
         protocol=args.protocol,
         data=str(args.data),
@@ -126,6 +138,43 @@ def _eval(args: argparse.Namespace) -> int:
     if "uncertainty" in result:
         u = result["uncertainty"]
         print(f"misclassification AUROC: sigma {u['auroc_sigma']:.3f}, softmax {u['auroc_softmax']:.3f}")
+    print(f"result in {out}")
+    return 0
+
+
+def _eval_uncertainty(args: argparse.Namespace) -> int:
+    import json
+    import time
+
+    from train.uncertainty_study import UncertaintyConfig, UncertaintyStudy
+
+    config = UncertaintyConfig(
+        data=str(args.data),
+        model=str(args.model or ""),
+        split=args.split,
+        open_set_classes=args.open_set_classes,
+        seeds=tuple(args.seeds),
+        validation=args.validation,
+        validation_fraction=args.validation_fraction,
+        flag_rate=args.flag_rate,
+        probe_epochs=args.epochs,
+        fusion=tuple(args.fusion),
+        threads=args.threads,
+    )
+    study = UncertaintyStudy(config)
+    result = study.run()
+    out = args.out or Path("runs/eval") / f"uncertainty-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    closed, summary = result["closed_set"], result["open_set"]["summary"]
+    print(f"error rate {closed['error_rate']:.1%}; AUROC for a wrong prediction / an unseen action:")
+    for score in ("sigma", "softmax", "entropy", "wrong_probability", "sigma+softmax"):
+        unseen = summary["auroc_unseen"][score]
+        print(
+            f"  {score:17s} {closed['auroc_wrong'][score]:.3f} / {unseen['mean']:.3f} ± {unseen['std']:.3f}"
+        )
+    if args.classifier_out:
+        print(f"classifier checkpoint in {study.save_classifier(args.classifier_out)}")
     print(f"result in {out}")
     return 0
 

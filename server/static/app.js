@@ -191,6 +191,12 @@ async function analyse(name, classify, search) {
   setState("ready");
 }
 
+const SCORE_NAMES = {
+  sigma: "sigma score",
+  softmax: "softmax confidence",
+  wrong_probability: "chance the label is wrong",
+};
+
 function showResult(result) {
   $("result").hidden = false;
   $("clip-name").textContent = result.name || "clip";
@@ -199,9 +205,11 @@ function showResult(result) {
   const badge = $("unknown");
   badge.textContent = result.unknown ? "unknown" : "known";
   badge.classList.toggle("unknown", result.unknown);
-  badge.title = result.unknown
-    ? "the sigma-based uncertainty is above the server's threshold"
-    : "not flagged as unknown";
+  const rule = (state.model && state.model.uncertainty) || null;
+  const ruleText = rule && rule.unknown_threshold != null
+    ? `${SCORE_NAMES[rule.unknown_score] || rule.unknown_score} above ${rule.unknown_threshold.toFixed(3)}`
+    : "the sigma score above the server's threshold";
+  badge.title = result.unknown ? `flagged: ${ruleText}` : `not flagged (rule: ${ruleText})`;
 
   $("topk").replaceChildren(
     ...result.top_k.map((item) => {
@@ -216,8 +224,14 @@ function showResult(result) {
 
   const u = result.uncertainty || {};
   const rows = [];
+  if (u.wrong_probability !== undefined) {
+    rows.push(["chance the label is wrong", `${(100 * u.wrong_probability).toFixed(0)}% (calibrated on validation clips)`]);
+  }
+  for (const [name, value] of Object.entries(u.percentile || {})) {
+    rows.push([`${SCORE_NAMES[name] || name}`, `more uncertain than ${value.toFixed(0)}% of the validation clips`]);
+  }
   if (u.score !== undefined) {
-    rows.push(["sigma score", u.score.toFixed(3)]);
+    rows.push(["sigma score (raw)", u.score.toFixed(3)]);
     for (const [stream, value] of Object.entries(u.per_stream || {})) rows.push([`· ${stream}`, value.toFixed(3)]);
   } else {
     rows.push(["sigma score", "n/a (the model has no Gaussian head)"]);

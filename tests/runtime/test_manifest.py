@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from runtime.manifest import MANIFEST_FORMAT, ModelManifest, RuntimeModelError, parse_manifest, read_manifest
@@ -133,3 +134,57 @@ def test_real_export_round_trips(exported: Path) -> None:
     assert {k: summary[k] for k in ("layout", "streams", "class_names", "num_classes", "outputs")} == {
         k: raw[k] for k in ("layout", "streams", "class_names", "num_classes", "outputs")
     }
+
+
+UNCERTAINTY: dict[str, Any] = {
+    "reference": "40 validation clips",
+    "clips": 40,
+    "error_rate": 0.25,
+    "quantiles": {"sigma": [-3.0 + 0.05 * i for i in range(21)], "softmax": [0.04 * i for i in range(21)]},
+    "wrong_probability": {
+        "features": ["sigma", "softmax"],
+        "center": [-2.5, 0.4],
+        "scale": [0.25, 0.2],
+        "weights": [0.0, 2.0],
+        "bias": -1.0,
+    },
+    "unknown": {"score": "softmax", "threshold": 0.7, "flag_rate": 0.05},
+}
+
+
+def test_uncertainty_block_is_optional_and_read(tmp_path: Path) -> None:
+    write(tmp_path, valid_manifest())
+    assert read_manifest(tmp_path).uncertainty is None  # an old manifest: nothing readable
+    write(tmp_path, {**valid_manifest(), "uncertainty": UNCERTAINTY})
+    u = read_manifest(tmp_path).uncertainty
+    assert u is not None and (u.unknown_score, u.unknown_threshold) == ("softmax", 0.7)
+    read = u.read({"sigma": np.array([-2.5, -4.0]), "softmax": np.array([0.6, 0.3])})
+    np.testing.assert_allclose(read["percentile_sigma"], [50.0, 0.0])
+    np.testing.assert_allclose(read["percentile_softmax"], [75.0, 37.5])
+    # z = (0.6 - 0.4) / 0.2 = 1 -> sigmoid(2 - 1); z = -0.5 -> sigmoid(-2)
+    np.testing.assert_allclose(read["wrong_probability"], [1 / (1 + np.exp(-1.0)), 1 / (1 + np.exp(2.0))])
+    np.testing.assert_allclose(read["unknown_value"], [0.6, 0.3])
+    assert read_manifest(tmp_path).summary()["uncertainty"]["unknown_threshold"] == 0.7
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"quantiles": {"sigma": [0.0, 1.0]}}, r"'uncertainty.quantiles.sigma': expected 21 finite numbers"),
+        ({"unknown": {"score": "entropy", "threshold": 1.0}}, r"scores must be among sigma, softmax"),
+        (
+            {"wrong_probability": {"features": ["sigma"]}},
+            r"field 'uncertainty': missing or malformed 'center'",
+        ),
+    ],
+)
+def test_bad_uncertainty_block_names_the_field(tmp_path: Path, change: dict[str, Any], message: str) -> None:
+    write(tmp_path, {**valid_manifest(), "uncertainty": {**UNCERTAINTY, **change}})
+    with pytest.raises(RuntimeModelError, match=message):
+        read_manifest(tmp_path)
+
+
+def test_uncertainty_block_on_sigma_needs_a_gaussian_head(tmp_path: Path) -> None:
+    write(tmp_path, {**valid_manifest(), "has_gaussian_head": False, "uncertainty": UNCERTAINTY})
+    with pytest.raises(RuntimeModelError, match="uses the sigma score, but the model has no Gaussian head"):
+        read_manifest(tmp_path)

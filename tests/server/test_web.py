@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -273,3 +274,51 @@ def test_key_prompt_and_no_index(web_files: WebFiles, driver: Chrome) -> None:
         assert _text(driver, "label") and not driver.find_element(By.ID, "neighbours-section").is_displayed()
         assert _severe(driver, allowed_statuses=(401, 404)) == []
         driver.execute_script("sessionStorage.clear();")
+
+
+def test_readable_uncertainty_of_a_model_with_a_reference_block(
+    web_files: WebFiles, driver: Chrome, tmp_path: Path
+) -> None:
+    """A manifest with the ``uncertainty`` block (threshold 0 on softmax confidence: every clip is
+    flagged): the page shows the calibrated chance of a wrong label, the percentiles and the rule."""
+    import json
+    import shutil
+
+    from tests.runtime.test_manifest import UNCERTAINTY
+
+    model = tmp_path / "model"
+    shutil.copytree(web_files.model, model)
+    raw = json.loads((model / "manifest.json").read_text())
+    block: dict[str, Any] = {
+        **UNCERTAINTY,
+        "unknown": {"score": "softmax", "threshold": 0.0, "flag_rate": 0.05},
+    }
+    if not raw["has_gaussian_head"]:  # the authors' linear checkpoints: softmax confidence only
+        block["quantiles"] = {"softmax": [0.04 * i for i in range(21)]}
+        block["wrong_probability"] = {
+            "features": ["softmax"],
+            "center": [0.4],
+            "scale": [0.2],
+            "weights": [2.0],
+            "bias": -1.0,
+        }
+    (model / "manifest.json").write_text(json.dumps({**raw, "uncertainty": block}))
+    settings = Settings(
+        model_dir=str(model), index_dir=str(web_files.index), data_root=str(web_files.data_root)
+    )
+    with serve_in_thread(create_app(settings)) as base:
+        _open(driver, base)
+        expected = httpx.post(
+            f"{base}/v1/classify", json={"clips": [{"path": web_files.picked}]}, timeout=WAIT_S
+        ).json()["results"][0]
+        files = Select(driver.find_element(By.ID, "files"))
+        assert _run_and_wait(driver, lambda: files.select_by_value(web_files.picked)) == "ready"
+        uncertainty = _text(driver, "uncertainty")
+        badge = driver.find_element(By.ID, "unknown")
+        title = badge.get_attribute("title") or ""
+    wrong = expected["uncertainty"]["wrong_probability"]
+    assert f"{100 * wrong:.0f}% (calibrated on validation clips)" in uncertainty
+    assert "softmax confidence" in uncertainty and "of the validation clips" in uncertainty
+    assert ("sigma score (raw)" in uncertainty) is raw["has_gaussian_head"]
+    assert badge.text == "unknown" and "softmax confidence above 0.000" in title
+    assert _severe(driver) == []
