@@ -314,21 +314,21 @@ class VclClient:
         top_k: int = 5,
         preview: bool = False,
         per_person: bool = False,
+        by: str = "model",
+        explain: bool = False,
     ) -> dict[str, Any]:
         """Labels with uncertainty for JSON clips ({"joints", "layout", "channels", "name"} or
-        {"path"}) or files; ``per_person``: one result per person (track) with its frame span."""
+        {"path"}) or files; ``per_person``: one result per person (track) with its frame span;
+        ``by``: ``model``, ``index`` or ``both`` (enrolment, docs/index.md); ``explain``: which
+        joints mattered."""
+        options = {"top_k": top_k, "preview": preview, "per_person": per_person, "by": by, "explain": explain}
         if _one_of("classify", clips=clips, files=files) == "clips":
-            fast = self._npy("/v1/classify", clips or [], top_k=top_k, preview=preview, per_person=per_person)
+            fast = self._npy("/v1/classify", clips or [], **options)
             if fast is not None:
                 return fast
-            body = {
-                "clips": [_clip_json(c, f"clips[{i}]") for i, c in enumerate(clips or [])],
-                "top_k": top_k,
-                "preview": preview,
-                "per_person": per_person,
-            }
+            body = {"clips": [_clip_json(c, f"clips[{i}]") for i, c in enumerate(clips or [])], **options}
             return self._json("POST", "/v1/classify", body=body)
-        fields = [("top_k", str(top_k)), ("preview", _flag(preview)), ("per_person", _flag(per_person))]
+        fields = [(k, _flag(v) if isinstance(v, bool) else str(v)) for k, v in options.items()]
         return self._json("POST", "/v1/classify/files", form=(fields, self._uploads("files", files or [])))
 
     def embed(

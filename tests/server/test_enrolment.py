@@ -124,3 +124,18 @@ def test_an_unknown_by_is_a_422_naming_the_field(served: Any) -> None:
     assert answer.status_code == 422
     detail = answer.json()["detail"]
     assert detail[0]["loc"][-1] == "by" and "'model', 'index' or 'both'" in detail[0]["msg"]
+
+
+@pytest.mark.parametrize("binary", [True, False])
+def test_the_python_client_enrols_and_explains(served: Any, binary: bool) -> None:
+    """VclClient.classify passes by and explain on the .npy fast path and on JSON alike."""
+    from server.client import VclClient
+
+    url, _ = served
+    client = VclClient(url, binary=binary)
+    clip = {"joints": jumping_jack(3).astype(np.float32), "layout": "ntu", "name": "jj3"}
+    [result] = client.classify(clips=[clip], by="both", explain=True)["results"]
+    assert result["label"] == NEW and result["decided_by"] == "index"
+    explanation = result["explanation"]  # of the model's own predicted class
+    assert explanation["label"] == result["top_k"][0]["label"] != NEW
+    assert abs(sum(abs(v) for row in explanation["frames"] for v in row) - 1.0) < 1e-3
