@@ -21,6 +21,7 @@ import numpy as np  # noqa: E402
 RAW = Path("docs/results/raw/issue16")
 DATASETS = {"msr_action3d": ("MSR Action3D", 14.55, 53.5), "utd_mhad": ("UTD-MHAD", 16.0, 81.6)}
 METHODS = {"vcl": "VCL pretrained", "skeletonclr": "SkeletonCLR pretrained", "supervised": "from scratch"}
+COLORS = {"vcl": "tab:blue", "skeletonclr": "tab:orange", "supervised": "tab:green"}
 SHOTS = (1, 2, 5, 10)
 
 
@@ -44,7 +45,15 @@ def label_panel(ax: plt.Axes, name: str, title: str, all_shots: float) -> None:
         low = [m - min(p) for m, p in zip(mean, [p for p in points if p], strict=True)]
         high = [max(p) - m for m, p in zip(mean, [p for p in points if p], strict=True)]
         seeds = max(len(p) for p in points)
-        ax.errorbar(xs_m, mean, yerr=[low, high], fmt="o-", capsize=3, label=f"{label} ({seeds} seed(s))")
+        ax.errorbar(
+            xs_m,
+            mean,
+            yerr=[low, high],
+            fmt="o-",
+            capsize=3,
+            color=COLORS[method],
+            label=f"{label} ({seeds} seed(s))",
+        )
     ax.set_xscale("log")
     ax.set_xticks(xs)
     ax.set_xticklabels([*(str(k) for k in SHOTS), "all"])
@@ -65,7 +74,7 @@ def curve_panel(ax: plt.Axes, name: str, title: str, floor: float) -> None:
         start = RAW / "ssl" / f"{name}_random_linear_last.json"  # the untrained encoder: epoch 0
         if start.is_file():
             epochs, values = [0, *epochs], [top1(start, "fused"), *values]
-        ax.plot(epochs, values, "o-", label=METHODS[method].split()[0])
+        ax.plot(epochs, values, "o-", color=COLORS[method], label=METHODS[method].split()[0])
     ax.axhline(floor, color="k", ls="--", lw=1, label=f"ridge floor {floor}")
     ax.set(xlabel="pretraining epoch", ylabel="fused linear probe top-1 (%)", title=title, ylim=(0, 100))
     ax.grid(alpha=0.3)
