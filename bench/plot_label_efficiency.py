@@ -81,10 +81,30 @@ def curve_panel(ax: plt.Axes, name: str, title: str, floor: float) -> None:
     ax.legend(loc="upper left", fontsize=7)
 
 
+def print_table() -> None:
+    """The label-efficiency table as markdown: mean (and min..max with several seeds) per cell."""
+    print("| dataset | method | " + " | ".join([*(str(k) for k in SHOTS), "all"]) + " |")
+    print("| --- | --- |" + " --- |" * (len(SHOTS) + 1))
+    for name, (title, _, _) in DATASETS.items():
+        for method, label in METHODS.items():
+            cells = []
+            for k in [*(f"k{s}" for s in SHOTS), "all"]:
+                values = [
+                    top1(f, "joint")
+                    for f in sorted((RAW / "label").glob(f"{name}_{method}_joint_{k}_s*.json"))
+                ]
+                spread = f" ({min(values):.1f}-{max(values):.1f})" if len(values) > 1 else ""
+                cells.append(f"{np.mean(values):.1f}{spread}" if values else "—")
+            print(f"| {title} | {label} | " + " | ".join(cells) + " |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("docs/results"))
+    parser.add_argument("--table", action="store_true", help="also print the label-efficiency table")
     args = parser.parse_args()
+    if args.table:
+        print_table()
     for plot, file in (("label", "label_efficiency.png"), ("curve", "ssl_learning_curve.png")):
         fig, axes = plt.subplots(1, len(DATASETS), figsize=(9, 3.6))
         for ax, (name, (title, all_shots, floor)) in zip(axes, DATASETS.items(), strict=True):
