@@ -17,7 +17,7 @@ for dataset in msr_action3d utd_mhad; do
   for method in vcl skeletonclr; do
     run=$OUT/${dataset}_$method
     [ -f $run/checkpoints/last/meta.json ] || $VCL train --config configs/$dataset.yaml --quiet \
-      --set model.method=$method --set optim.epochs=${EPOCHS[$dataset]} --set run.out_dir=$run
+      --set data.path=data/$dataset --set model.method=$method --set optim.epochs=${EPOCHS[$dataset]} --set run.out_dir=$run
     $VCL eval linear --model $run/checkpoints/last --data data/$dataset --seeds 0 1 2 --quiet \
       --out $OUT/results/${dataset}_${method}_linear.json
     $VCL eval knn --model $run/checkpoints/last --data data/$dataset --quiet \
