@@ -127,6 +127,7 @@ async function loadIndex(parts) {
   try {
     const info = await api("/v1/index");
     state.hasIndex = true;
+    $("by").disabled = false;
     parts.push(`index ${info.version}: ${info.count} clips`);
     $("index-note").hidden = true;
   } catch (err) {
@@ -200,7 +201,7 @@ const SCORE_NAMES = {
 function showResult(result) {
   $("result").hidden = false;
   $("clip-name").textContent = result.name || "clip";
-  $("label").textContent = result.label;
+  $("label").textContent = result.decided_by === "index" ? `${result.label} (by the index's clips)` : result.label;
   $("probability").textContent = `${(100 * result.probability).toFixed(1)}%`;
   const badge = $("unknown");
   badge.textContent = result.unknown ? "unknown" : "known";
@@ -346,7 +347,7 @@ function pickFile(path) {
     path,
     () =>
       api("/v1/classify", {
-        json: { clips: [{ path }], top_k: TOP_K, preview: true, explain: state.model.explainable },
+        json: { clips: [{ path }], top_k: TOP_K, preview: true, explain: state.model.explainable, by: $("by").value },
       }),
     () => api("/v1/search", { json: { clip: { path }, k: TOP_K, preview: true } }),
   );
@@ -361,6 +362,7 @@ function uploadFile(file) {
     form.append("top_k", String(TOP_K));
     form.append("preview", "true");
     if (state.model.explainable) form.append("explain", "true");
+    form.append("by", $("by").value);
     return form;
   };
   const searchForm = () => {

@@ -268,6 +268,7 @@ def test_key_prompt_and_no_index(web_files: WebFiles, driver: Chrome) -> None:
         assert driver.execute_script("return sessionStorage.getItem('vcl-api-key');") == KEY
         assert not driver.find_element(By.ID, "neighbours-section").is_displayed()
         assert "no index configured" in _text(driver, "index-note")
+        assert not driver.find_element(By.ID, "by").is_enabled()  # nothing to label by but the model
         assert "no data root configured" in _text(driver, "files-note")
         upload = driver.find_element(By.ID, "upload")  # POSTs carry the key too
         assert _run_and_wait(driver, lambda: upload.send_keys(str(web_files.upload))) == "ready"
@@ -321,4 +322,24 @@ def test_readable_uncertainty_of_a_model_with_a_reference_block(
     assert "softmax confidence" in uncertainty and "of the validation clips" in uncertainty
     assert ("sigma score (raw)" in uncertainty) is raw["has_gaussian_head"]
     assert badge.text == "unknown" and "softmax confidence above 0.000" in title
+    assert _severe(driver) == []
+
+
+def test_label_by_the_index(web_files: WebFiles, url: str, driver: Chrome) -> None:
+    """The 'label by' choice reaches classify; the page shows who decided (docs/index.md)."""
+    _open(driver, url)
+    answer = httpx.post(
+        f"{url}/v1/classify",
+        json={"clips": [{"path": web_files.picked}], "top_k": K, "by": "both"},
+        timeout=WAIT_S,
+    )
+    assert answer.status_code == 200, answer.text
+    expected = answer.json()["results"][0]
+    assert expected["decided_by"] in ("model", "index")
+    assert driver.find_element(By.ID, "by").is_enabled()  # the server has an index
+    Select(driver.find_element(By.ID, "by")).select_by_value("both")
+    files = Select(driver.find_element(By.ID, "files"))
+    assert _run_and_wait(driver, lambda: files.select_by_value(web_files.picked)) == "ready"
+    suffix = " (by the index's clips)" if expected["decided_by"] == "index" else ""
+    assert _text(driver, "label") == expected["label"] + suffix
     assert _severe(driver) == []
