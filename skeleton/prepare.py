@@ -112,7 +112,9 @@ def _run(
             bar.update()
     else:
         chunk = max(1, min(64, len(items) // (workers * 8)))
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
+        # forkserver, not fork: a forked worker inherits the parent's threads' locks (OpenBLAS,
+        # ONNX Runtime, torch pools in a long-lived process such as the test runner) and can hang
+        with multiprocessing.get_context("forkserver").Pool(workers) as pool:
             for outcome in pool.imap(work, items, chunksize=chunk):
                 yield outcome
                 bar.update()
