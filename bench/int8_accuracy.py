@@ -34,26 +34,17 @@ def main() -> None:
 
     from export.onnx_export import export_checkpoint
     from runtime.model import OnnxModel
-    from skeleton.layouts import get_layout
     from skeleton.prepared import PreparedDataset
-    from train.checkpoint import load_checkpoint, save_checkpoint
-    from train.probe import extract_features, linear_probe_layer
+    from train.probe import save_probed_checkpoint
 
     if args.threads:
         torch.set_num_threads(args.threads)
     dataset = PreparedDataset(args.data)
     train_idx, test_idx = dataset.split(args.split, "train"), dataset.split(args.split, "test")
-    model, meta = load_checkpoint(args.checkpoint)
-    joints = np.asarray(dataset.joints, dtype=np.float32)
-    features = extract_features(model.encoders, joints[train_idx], get_layout(meta["layout"]).parents)
-    labels = torch.from_numpy(dataset.labels[train_idx])
-    num_classes = int(dataset.manifest["num_classes"])
-    for stream in model.streams:
-        model.classifiers[stream] = linear_probe_layer(features[stream], labels, num_classes, epochs=300)
     classified = args.out.with_name(args.out.name + "_checkpoint")
     shutil.rmtree(classified, ignore_errors=True)
-    meta = {**meta, "num_classes": num_classes, "class_names": dataset.class_names}
-    save_checkpoint(classified, model, meta)
+    save_probed_checkpoint(args.checkpoint, args.data, classified, rows=train_idx, epochs=300)
+    joints = np.asarray(dataset.joints, dtype=np.float32)
     export_checkpoint(classified, args.out, ("int8",), 32, args.data, overwrite=True, lossy_int8=True)
 
     x, y = joints[test_idx], dataset.labels[test_idx]

@@ -74,19 +74,6 @@ def tiny_exported_model(
 
 
 def _probe_classifiers(checkpoint: Path, data: Path, out: Path) -> Path:
-    import torch
+    from train.probe import save_probed_checkpoint
 
-    from skeleton.layouts import get_layout
-    from skeleton.prepared import PreparedDataset
-    from train.checkpoint import load_checkpoint, save_checkpoint
-    from train.probe import extract_features, linear_probe_layer
-
-    model, meta = load_checkpoint(checkpoint)
-    dataset = PreparedDataset(data)
-    features = extract_features(model.encoders, dataset.joints, get_layout(meta["layout"]).parents)
-    labels = torch.from_numpy(dataset.labels)
-    num_classes = dataset.manifest["num_classes"]
-    for stream in model.streams:
-        model.classifiers[stream] = linear_probe_layer(features[stream], labels, num_classes, epochs=100)
-    meta = {**meta, "num_classes": num_classes, "class_names": dataset.class_names}
-    return save_checkpoint(out, model, meta)
+    return save_probed_checkpoint(checkpoint, data, out, epochs=100)

@@ -5,6 +5,8 @@ Used by the training monitor and by tests; the full protocols (``vcl eval``) bui
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -145,3 +147,32 @@ def linear_probe_accuracy(
     num_classes = int(max(train_y.max(), test_y.max())) + 1
     logits = linear_probe_logits(train_x, train_y, test_x, num_classes, epochs, lr, seed)
     return float((logits.argmax(1) == test_y).float().mean())
+
+
+def save_probed_checkpoint(
+    checkpoint: str | Path,
+    data: str | Path,
+    out: str | Path,
+    rows: np.ndarray | None = None,
+    epochs: int = 100,
+) -> Path:
+    """A pretrained checkpoint with a linear probe per stream (``linear_probe_layer``, fitted on
+    the clips of prepared dataset ``data`` at ``rows``, default all) as its classifiers, saved
+    to ``out``; what ``vcl export`` needs to serve a pretrained encoder as a classifier."""
+    from skeleton.layouts import get_layout
+    from skeleton.pipelines import spec_score_channel
+    from skeleton.prepared import PreparedDataset
+    from train.checkpoint import load_checkpoint, save_checkpoint
+
+    model, meta = load_checkpoint(checkpoint)
+    dataset = PreparedDataset(data)
+    rows = np.arange(len(dataset)) if rows is None else rows
+    score = spec_score_channel(dataset.manifest["pipeline"])
+    joints = np.asarray(dataset.joints[rows], dtype=np.float32)
+    features = extract_features(model.encoders, joints, get_layout(meta["layout"]).parents, score=score)
+    labels = torch.from_numpy(dataset.labels[rows])
+    num_classes = int(dataset.manifest["num_classes"])
+    for stream in model.streams:
+        model.classifiers[stream] = linear_probe_layer(features[stream], labels, num_classes, epochs=epochs)
+    meta = {**meta, "num_classes": num_classes, "class_names": dataset.class_names}
+    return save_checkpoint(out, model, meta)
