@@ -65,8 +65,9 @@ class EvalConfig:
     in epochs) or ``cosine`` (per step, to 0); ``shear``/``crop_padding_ratio`` augment every
     batch as the pretext views do (``train.augment``; 0 = off); ``dropout`` >= 0 replaces the
     encoder's dropout rate. ``persons`` > 0 keeps only the first that many person slots of every
-    clip (1 on single-person data halves the cost; the default keeps the data's M). ``semi`` with
-    ``per_class`` > 0 labels that many clips of every class instead of ``label_fraction``.
+    clip (1 on single-person data halves the cost; the default keeps the data's M). ``semi`` and
+    ``linear`` with ``per_class`` > 0 label that many clips of every class (``semi`` otherwise
+    ``label_fraction``; ``linear`` otherwise all).
     """
 
     protocol: str
@@ -401,20 +402,14 @@ class Evaluation:
                 )
                 logits[s] = predicted_votes
             return logits
+        rows = self._labelled_rows(y_train, seed)
         if config.protocol == "linear" and config.recipe == "frozen":
             assert features is not None
             for s in self.encoders:
-                layer = train_on_features(features["train"][s], y_train, self.num_classes, config, seed)
+                layer = train_on_features(features["train"][s][rows], y_train[rows], self.num_classes, config, seed)
                 with torch.no_grad():
                     logits[s] = layer(features["test"][s])
             return logits
-        rows = np.arange(len(self.train_idx))
-        if config.protocol == "semi":
-            if config.per_class:  # the same number of clips from every class
-                n, c = len(y_train), len(np.unique(y_train.numpy()))
-                rows = labelled_subset(y_train.numpy(), min(1.0, config.per_class * c / n), "count", seed)
-            else:
-                rows = labelled_subset(y_train.numpy(), config.label_fraction, config.sampling, seed)
         x, y = self.x_train[rows], y_train[rows]
         full = config.protocol in ("semi", "finetune")
         for s, encoder in self.encoders.items():
@@ -429,6 +424,18 @@ class Evaluation:
             logits[s] = classify(encoder, classifier, s, parents, self.x_test, score=self.score)
         self._reset()
         return logits
+
+    def _labelled_rows(self, y_train: torch.Tensor, seed: int) -> np.ndarray:
+        """Rows of the train part that keep their label: ``per_class`` clips of every class (semi
+        and the frozen linear probe), ``label_fraction`` of them (semi), or all."""
+        config = self.config
+        y = y_train.numpy()
+        if config.per_class and config.protocol in ("semi", "linear"):  # the same count per class
+            n, c = len(y), len(np.unique(y))
+            return labelled_subset(y, min(1.0, config.per_class * c / n), "count", seed)
+        if config.protocol == "semi":
+            return labelled_subset(y, config.label_fraction, config.sampling, seed)
+        return np.arange(len(y))
 
     def _uncertainty(
         self, fused: torch.Tensor, y: torch.Tensor

@@ -117,6 +117,20 @@ def test_semi_and_finetune_runs(trained: tuple[Path, Path]) -> None:
     assert scratch["method"] == "supervised" and scratch["checkpoint"] is None
 
 
+def test_linear_probe_with_k_labelled_clips_per_class(trained: tuple[Path, Path]) -> None:
+    data, model = trained
+    config = EvalConfig(protocol="linear", data=str(data), model=str(model), per_class=2, epochs=5)
+    evaluation = Evaluation(config, progress=False)
+    y_train = evaluation.labels[evaluation.train_idx]
+    rows = evaluation._labelled_rows(y_train, seed=0)
+    assert np.bincount(y_train[rows].numpy(), minlength=11).tolist() == [2] * 11
+    assert not np.array_equal(rows, evaluation._labelled_rows(y_train, seed=1))
+    full = Evaluation(EvalConfig(protocol="linear", data=str(data), model=str(model)), progress=False)
+    assert len(full._labelled_rows(y_train, seed=0)) == len(y_train)  # no per_class: every label
+    result = evaluation.run()
+    assert result["config"]["per_class"] == 2 and 0 <= result["metrics"]["summary"]["fused"]["top1_mean"] <= 1
+
+
 def test_fine_tuning_fits_a_small_labelled_set(tmp_path: Path) -> None:
     """Two labelled clips per class, one batch an epoch (like 29 clips at batch 128), 30 epochs:
     the network fits them in eval mode, as predictions are made. Before the BatchNorm statistics
