@@ -57,7 +57,10 @@ def add_eval_commands(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--label-fraction", type=float, default=0.1, help="semi: fraction of labels (0.01, 0.1)")
     ev.add_argument("--sampling", choices=["proportion", "count"], default="proportion")
     ev.add_argument(
-        "--per-class", type=int, default=0, help="semi, linear: labelled clips per class (0: semi the fraction, linear all)"
+        "--per-class",
+        type=int,
+        default=0,
+        help="semi, linear: labelled clips per class (0: semi the fraction, linear all)",
     )
     ev.add_argument("--from-scratch", action="store_true", help="random initialisation (supervised baseline)")
     ev.add_argument("--no-standardize", action="store_true", help="linear: raw features (SkeletonCLR as is)")

@@ -406,7 +406,8 @@ class Evaluation:
         if config.protocol == "linear" and config.recipe == "frozen":
             assert features is not None
             for s in self.encoders:
-                layer = train_on_features(features["train"][s][rows], y_train[rows], self.num_classes, config, seed)
+                x_s, y_s = features["train"][s][rows], y_train[rows]
+                layer = train_on_features(x_s, y_s, self.num_classes, config, seed)
                 with torch.no_grad():
                     logits[s] = layer(features["test"][s])
             return logits

@@ -71,3 +71,22 @@ def health_warnings(stats: Mapping[str, float], streams: Iterable[str], run: Run
         if kl is not None and (not math.isfinite(kl) or kl > run.kl_blowup):
             warnings.append(f"{stream}: KL {kl:.3g} > {run.kl_blowup}: the KL term is blowing up")
     return warnings
+
+
+def momentum_warning(momentum: float, total_steps: int) -> str | None:
+    """A warning when the momentum (key) encoder cannot follow the query encoder within the run.
+
+    The key encoder is an exponential average of the query encoder with a time constant of
+    1 / (1 - ``momentum``) steps; when that exceeds a quarter of ``total_steps`` the keys stay close
+    to the random initialisation for most of the run, and the contrastive task hardly improves
+    the features (measured at CPU scale: docs/RESULTS.md, "Self-supervised pretraining at CPU scale").
+    """
+    horizon = 1.0 / (1.0 - momentum)
+    if total_steps <= 0 or horizon <= total_steps / 4:
+        return None
+    suggested = 1.0 - 40.0 / total_steps  # a time constant of 1/40 of the run
+    return (
+        f"loss.momentum {momentum:g} averages the key encoder over ~{horizon:.0f} steps, more than a "
+        f"quarter of this run's {total_steps} steps: the keys stay near their initialisation; "
+        f"consider loss.momentum <= {max(0.9, suggested):.3g}"
+    )

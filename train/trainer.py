@@ -34,7 +34,7 @@ from train.precision import cpu_precision
 from train.probe import extract_features, knn_accuracy
 from train.progress import progress_postfix
 from train.run_dir import Stateful, TrainingError, prepare_run_dir, restore_state, resume_state, state_path
-from train.run_log import RunLog, health_warnings
+from train.run_log import RunLog, health_warnings, momentum_warning
 
 log = logging.getLogger("vcl.train")
 
@@ -231,6 +231,11 @@ class Trainer:
         self._heldout = self.heldout_views()
         if self.epoch == 0:
             self.run_log.record({"kind": "initial", "epoch": 0, "step": 0, **self.heldout()})
+            n, world = len(self.joints), self.dist.world_size
+            per_epoch = n // max(1, min(self.config.optim.batch_size, n - n % world))
+            message = momentum_warning(self.config.loss.momentum, epochs * per_epoch)
+            if message and self.dist.is_main:
+                self.run_log.warn(message, 0, 0)
         while self.epoch < epochs:
             stats = self.train_epoch()
             self.epoch += 1

@@ -13,6 +13,7 @@ from skeleton.prepared import PreparedDataset
 from train.checkpoint import load_checkpoint
 from train.config import ConfigError, load_config
 from train.model import StreamEncoder
+from train.run_log import momentum_warning
 from train.trainer import TrainingError, train
 from vcl.cli import main
 
@@ -138,6 +139,17 @@ def test_collapse_and_blowup_warnings(
     messages = " | ".join(w["message"] for w in warnings)
     assert "mean sigma" in messages and "collapsing" in messages and "KL term is blowing up" in messages
     assert "warning: joint: mean sigma" in capsys.readouterr().out
+    assert "loss.momentum 0.999 averages the key encoder over ~1000 steps" in messages  # a 1-epoch run
+
+
+def test_momentum_warning_compares_the_key_average_with_the_run() -> None:
+    # 1 / (1 - m) steps against a quarter of the run
+    assert momentum_warning(0.999, 94_000) is None  # NTU-60 at batch 128, 300 epochs
+    assert momentum_warning(0.99, 780) is None  # 100 <= 195
+    message = momentum_warning(0.999, 780)  # UTD-MHAD, 60 epochs at batch 32: 1000 > 195
+    assert message is not None and "~1000 steps" in message and "780 steps" in message
+    assert "loss.momentum <= 0.949" in message  # 1 - 40 / 780
+    assert (momentum_warning(0.99, 100) or "").endswith("loss.momentum <= 0.9")  # floored at 0.9
 
 
 def test_run_directory_guards(tiny_data: Path, tmp_path: Path) -> None:
