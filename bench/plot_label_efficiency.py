@@ -3,7 +3,8 @@ JSONs kept under docs/results/raw/issue16/: test top-1 against labelled clips pe
 per dataset, one line per method (mean over the seeds present, bars = min..max), for
 semi-supervised fine-tuning (``label_m099/`` from bench/label_efficiency.sh on the momentum-0.99
 encoders, the from-scratch lines from ``label/``) and for the three-stream linear probe
-(``label_linear/``, bench/linear_per_class.sh); and the fused linear probe of every kept
+(``label_linear/``, bench/linear_per_class.sh; the ridge floor on the same K clips,
+bench/ridge_floor.py --per-class); and the fused linear probe of every kept
 pretraining checkpoint against the ridge floor (``ssl/``: the first study, key-encoder momentum
 0.999, dashed; ``ssl_m099/``: momentum 0.99, solid; bench/ssl_study.sh).
 Usage: python bench/plot_label_efficiency.py [--out docs/results] [--table]"""
@@ -24,8 +25,19 @@ import numpy as np  # noqa: E402
 RAW = Path("docs/results/raw/issue16")
 DATASETS = {"msr_action3d": ("MSR Action3D", 14.55, 53.5), "utd_mhad": ("UTD-MHAD", 16.0, 81.6)}
 METHODS = {"vcl": "VCL pretrained", "skeletonclr": "SkeletonCLR pretrained", "supervised": "from scratch"}
-LINEAR = {"vcl": "VCL", "skeletonclr": "SkeletonCLR", "random": "untrained encoder"}
-COLORS = {"vcl": "tab:blue", "skeletonclr": "tab:orange", "supervised": "tab:green", "random": "tab:gray"}
+LINEAR = {
+    "vcl": "VCL",
+    "skeletonclr": "SkeletonCLR",
+    "random": "untrained encoder",
+    "ridge": "ridge on raw coordinates",
+}
+COLORS = {
+    "vcl": "tab:blue",
+    "skeletonclr": "tab:orange",
+    "supervised": "tab:green",
+    "random": "tab:gray",
+    "ridge": "black",
+}
 STUDIES = {"ssl": ("momentum 0.999", "--"), "ssl_m099": ("momentum 0.99", "-")}
 
 

@@ -1,18 +1,23 @@
 """The floor a learned encoder must beat: a ridge classifier on raw preprocessed coordinates.
 
-Writes a result JSON that ``vcl report`` reads beside the ``vcl eval`` results.
+Writes a result JSON that ``vcl report`` reads beside the ``vcl eval`` results. With
+``--per-class K`` the ridge sees only K labelled clips of every class (the draw ``vcl eval
+--per-class`` makes, one per seed): the label-efficiency reference of bench/linear_per_class.sh.
 Usage: python bench/ridge_floor.py DATA_DIR --out RESULT.json [--split xsub] [--alpha 100]
+       [--per-class K --seeds 0 1 2 3 4]
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from harness import bench_parser
 from skeleton.prepared import PreparedDataset
+from train.semi import labelled_subset
 from vcl.demo import ridge_accuracy
 
 
@@ -22,14 +27,26 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--split", default="xsub")
     parser.add_argument("--alpha", type=float, default=100.0)
+    parser.add_argument("--per-class", type=int, default=0, help="labelled clips per class (0: all)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="draws of the labelled clips")
     args = parser.parse_args()
     dataset = PreparedDataset(args.data)
     train, test = dataset.split(args.split, "train"), dataset.split(args.split, "test")
     x = np.asarray(dataset.joints[:, :, ::2, :, 0]).reshape(len(dataset), -1)  # person 0, 25 frames
     num_classes = dataset.manifest["num_classes"]
-    top1 = ridge_accuracy(
-        x[train], dataset.labels[train], x[test], dataset.labels[test], num_classes, args.alpha
-    )
+    y_train = dataset.labels[train]
+    seeds: list[dict[str, Any]] = []
+    for seed in args.seeds if args.per_class else [0]:
+        rows = np.arange(len(train))
+        if args.per_class:  # the same count per class, as train.evaluate draws it
+            n, c = len(y_train), len(np.unique(y_train))
+            rows = labelled_subset(y_train, min(1.0, args.per_class * c / n), "count", seed)
+        top1 = ridge_accuracy(
+            x[train][rows], y_train[rows], x[test], dataset.labels[test], num_classes, args.alpha
+        )
+        seeds.append({"seed": seed, "fused": {"top1": top1}})
+    values = [r["fused"]["top1"] for r in seeds]
+    top1 = float(np.mean(values))
     result = {
         "protocol": "ridge",
         "method": "ridge",
@@ -38,6 +55,7 @@ def main() -> None:
             "data": str(args.data),
             "split": args.split,
             "alpha": args.alpha,
+            "per_class": args.per_class,
             "features": "person 0 joints, every 2nd of 50 preprocessed frames, standardised",
         },
         "dataset": {
@@ -50,8 +68,8 @@ def main() -> None:
         },
         "checkpoint": None,
         "metrics": {
-            "seeds": [{"seed": 0, "fused": {"top1": top1}}],
-            "summary": {"fused": {"top1_mean": top1, "top1_std": 0.0}},
+            "seeds": seeds,
+            "summary": {"fused": {"top1_mean": top1, "top1_std": float(np.std(values))}},
         },
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
