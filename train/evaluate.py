@@ -16,15 +16,14 @@
 Every protocol scores each stream and the fusion sum_s w_s * logits_s (default 0.6/0.6/0.4),
 top-1 and top-5, over one or more seeds (mean and std), and writes a JSON result holding its
 resolved config, the dataset's content hash, the checkpoint's weights hash and the metrics.
+The options are ``train.eval_config.EvalConfig``; the classifiers are fitted by ``train.fitting``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
 from common.errors import VclError
 from common.scores import sigma_score, softmax_uncertainty
@@ -40,66 +38,13 @@ from skeleton.layouts import get_layout
 from skeleton.pipelines import spec_score_channel
 from skeleton.prepared import PreparedDataset
 from skeleton.streams import STREAMS
-from train.augment import augment
-from train.batchnorm import recompute_batchnorm
 from train.checkpoint import load_checkpoint
+from train.eval_config import OPTIMIZERS, PROTOCOLS, SCHEDULES, EvalConfig
+from train.fitting import classify, train_network, train_on_features
 from train.model import DEFAULT_ARCHITECTURE, DEFAULT_FUSION, StreamEncoder, build_encoders
 from train.probe import extract_features, knn_predict, knn_votes
 from train.semi import labelled_subset
-from train.stgcn import Dropout
-from train.streams import derive_stream
 from train.uncertainty import CORRUPTIONS, auroc, corrupt
-
-PROTOCOLS = ("linear", "knn", "semi", "finetune")
-DEFAULT_LR = {"frozen": 3.0, "official": 6.0, "full": 0.1, "adamw": 0.002}
-OPTIMIZERS = ("sgd", "adamw")
-SCHEDULES = ("step", "cosine")
-
-
-@dataclass(frozen=True)
-class EvalConfig:
-    """One evaluation; see the module docstring. ``lr``/``batch_size`` of 0 take the protocol's default.
-
-    Network training (``semi``, ``finetune``, ``linear`` with ``recipe=official``): ``optimizer``
-    ``sgd`` (momentum 0.9) or ``adamw``; ``schedule`` ``step`` (x0.1 at each of ``milestones``,
-    in epochs) or ``cosine`` (per step, to 0); ``shear``/``crop_padding_ratio`` augment every
-    batch as the pretext views do (``train.augment``; 0 = off); ``dropout`` >= 0 replaces the
-    encoder's dropout rate. ``persons`` > 0 keeps only the first that many person slots of every
-    clip (1 on single-person data halves the cost; the default keeps the data's M). ``semi`` and
-    ``linear`` with ``per_class`` > 0 label that many clips of every class (``semi`` otherwise
-    ``label_fraction``; ``linear`` otherwise all).
-    """
-
-    protocol: str
-    data: str
-    model: str = ""
-    split: str = "xsub"
-    streams: tuple[str, ...] = ()
-    fusion: tuple[float, ...] = (0.6, 0.6, 0.4)
-    seeds: tuple[int, ...] = (0,)
-    recipe: str = "frozen"
-    epochs: int = 100
-    lr: float = 0.0
-    batch_size: int = 0
-    milestones: tuple[int, ...] = (80,)
-    weight_decay: float = 0.0
-    k: int = 20
-    knn_on: str = "feature"
-    label_fraction: float = 0.1
-    sampling: str = "proportion"
-    from_scratch: bool = False
-    standardize: bool = True
-    threads: int = 0
-    optimizer: str = "sgd"
-    schedule: str = "step"
-    shear: float = 0.0
-    crop_padding_ratio: int = 0
-    dropout: float = -1.0
-    persons: int = 0
-    per_class: int = 0
-
-    def fusion_weights(self) -> dict[str, float]:
-        return dict(zip(STREAMS, self.fusion, strict=True))
 
 
 class EvalError(VclError):
@@ -119,138 +64,6 @@ def fuse(logits: dict[str, torch.Tensor], weights: dict[str, float]) -> torch.Te
     """sum_s w_s * logits_s in stream order (joint, bone, motion)."""
     streams = [s for s in STREAMS if s in logits]
     return torch.stack([weights[s] * logits[s] for s in streams]).sum(dim=0)
-
-
-def _batches(n: int, batch: int, generator: torch.Generator) -> list[torch.Tensor]:
-    order = torch.randperm(n, generator=generator)
-    return [order[i : i + batch] for i in range(0, n, batch)]
-
-
-class Standardize(nn.Module):
-    """Parameter-free feature standardisation with fixed statistics (a BatchNorm without affine, as
-    in MAE's linear probing). (N, D) -> (N, D)."""
-
-    mean: torch.Tensor
-    std: torch.Tensor
-
-    def __init__(self, mean: torch.Tensor, std: torch.Tensor) -> None:
-        super().__init__()
-        self.register_buffer("mean", mean)
-        self.register_buffer("std", std)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean) / self.std
-
-
-def train_on_features(
-    x: torch.Tensor, y: torch.Tensor, num_classes: int, config: EvalConfig, seed: int
-) -> nn.Module:
-    """A linear classifier on precomputed features (N, D) with the SGD step schedule; with
-    ``config.standardize`` the features are first standardised with the training statistics."""
-    generator = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    norm: nn.Module = Standardize(x.mean(0), x.std(0) + 1e-6) if config.standardize else nn.Identity()
-    layer = nn.Linear(x.shape[1], num_classes)
-    lr = config.lr or DEFAULT_LR["frozen"]
-    optimizer = torch.optim.SGD(layer.parameters(), lr=lr, momentum=0.9, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(config.milestones), 0.1)
-    with torch.no_grad():
-        z = norm(x)
-    for _ in range(config.epochs):
-        for idx in _batches(len(x), config.batch_size or 128, generator):
-            optimizer.zero_grad()
-            F.cross_entropy(layer(z[idx]), y[idx]).backward()
-            optimizer.step()
-        scheduler.step()
-    return nn.Sequential(norm, layer).eval()
-
-
-def train_network(
-    encoder: StreamEncoder,
-    classifier: nn.Linear,
-    stream: str,
-    parents: tuple[int, ...],
-    x: torch.Tensor,
-    y: torch.Tensor,
-    config: EvalConfig,
-    seed: int,
-    full: bool,
-    progress: bool,
-    score: bool = False,
-) -> None:
-    """The classifier (``full``: and the encoder) trained with the encoder in train mode, then the
-    encoder's BatchNorm statistics recomputed on ``x`` (``train.batchnorm``). ``score``: the last
-    channel of ``x`` is a keypoint score (never sheared; ``train.streams``)."""
-    generator = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    params = list(classifier.parameters()) + (list(encoder.parameters()) if full else [])
-    batch = config.batch_size or (128 if full else 256)
-    if config.optimizer == "adamw":
-        lr = config.lr or DEFAULT_LR["adamw"]
-        optimizer: torch.optim.Optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=config.weight_decay)
-    else:
-        lr = config.lr or DEFAULT_LR["full" if full else "official"]
-        optimizer = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=config.weight_decay)
-    total_steps = config.epochs * -(-len(x) // batch)
-    per_step = config.schedule == "cosine"
-    scheduler: torch.optim.lr_scheduler.LRScheduler = (
-        torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda s: 0.5 + 0.5 * math.cos(math.pi * s / total_steps)
-        )
-        if per_step
-        else torch.optim.lr_scheduler.MultiStepLR(optimizer, list(config.milestones), 0.1)
-    )
-    if config.dropout >= 0:
-        for m in encoder.modules():
-            if isinstance(m, Dropout) and m.p > 0:  # block 0 has none, as the official model
-                m.p = config.dropout
-    encoder.train()
-    classifier.train()
-    for p in encoder.parameters():
-        p.requires_grad_(full)
-    bar = tqdm(range(config.epochs), desc=f"{stream} seed {seed}", leave=False, disable=not progress)
-    for _ in bar:
-        for idx in _batches(len(x), batch, generator):
-            clips = x[idx]
-            if config.shear or config.crop_padding_ratio:
-                coords = clips.shape[1] - int(score)
-                clips = augment(clips, config.crop_padding_ratio, config.shear, generator, coords)
-            with torch.set_grad_enabled(full):
-                feature = encoder(derive_stream(clips, parents, stream, score))["feature"]
-            loss = F.cross_entropy(classifier(feature), y[idx])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            if per_step:
-                scheduler.step()
-            bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
-        if not per_step:
-            scheduler.step()
-    for p in encoder.parameters():
-        p.requires_grad_(True)
-    # the running statistics after few steps still carry their start (train.batchnorm)
-    recompute_batchnorm({stream: encoder}, x, parents, score=score)
-    encoder.eval()
-    classifier.eval()
-
-
-@torch.no_grad()
-def classify(
-    encoder: StreamEncoder,
-    classifier: nn.Linear,
-    stream: str,
-    parents: tuple[int, ...],
-    x: torch.Tensor,
-    batch: int = 256,
-    score: bool = False,
-) -> torch.Tensor:
-    encoder.eval()
-    return torch.cat(
-        [
-            classifier(encoder(derive_stream(x[i : i + batch], parents, stream, score))["feature"])
-            for i in range(0, len(x), batch)
-        ]
-    )
 
 
 class Evaluation:

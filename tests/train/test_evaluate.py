@@ -16,7 +16,8 @@ from skeleton.prepare import prepare_dataset
 from skeleton.prepared import PreparedDataset
 from tests.conftest import TINY_MODEL
 from train.config import load_config
-from train.evaluate import EvalConfig, EvalError, Evaluation, classify, fuse, train_network, write_result
+from train.evaluate import EvalConfig, EvalError, Evaluation, fuse, write_result
+from train.fitting import classify, train_network
 from train.model import StreamEncoder
 from train.semi import labelled_subset
 from train.trainer import train
