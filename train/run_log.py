@@ -80,13 +80,14 @@ def momentum_warning(momentum: float, total_steps: int) -> str | None:
     1 / (1 - ``momentum``) steps; when that exceeds a quarter of ``total_steps`` the keys stay close
     to the random initialisation for most of the run, and the contrastive task hardly improves
     the features (measured at CPU scale: docs/RESULTS.md, "Self-supervised pretraining at CPU scale").
+    The suggestion (a time constant of 1/40 of the run) is floored at 0.9; at or below it, no warning.
     """
     horizon = 1.0 / (1.0 - momentum)
-    if total_steps <= 0 or horizon <= total_steps / 4:
-        return None
-    suggested = 1.0 - 40.0 / total_steps  # a time constant of 1/40 of the run
+    suggested = max(0.9, 1.0 - 40.0 / max(total_steps, 1))  # a time constant of 1/40 of the run
+    if total_steps <= 0 or horizon <= total_steps / 4 or momentum <= suggested:
+        return None  # short enough, or already at the floor of what is worth suggesting
     return (
         f"loss.momentum {momentum:g} averages the key encoder over ~{horizon:.0f} steps, more than a "
         f"quarter of this run's {total_steps} steps: the keys stay near their initialisation; "
-        f"consider loss.momentum <= {max(0.9, suggested):.3g}"
+        f"consider loss.momentum <= {suggested:.3g}"
     )

@@ -150,6 +150,7 @@ def test_momentum_warning_compares_the_key_average_with_the_run() -> None:
     assert message is not None and "~1000 steps" in message and "780 steps" in message
     assert "loss.momentum <= 0.949" in message  # 1 - 40 / 780
     assert (momentum_warning(0.99, 100) or "").endswith("loss.momentum <= 0.9")  # floored at 0.9
+    assert momentum_warning(0.9, 27) is None  # 10 > 27 / 4, but already at the floor
 
 
 def test_run_directory_guards(tiny_data: Path, tmp_path: Path) -> None:
