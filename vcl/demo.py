@@ -29,6 +29,7 @@ DEMO_TRAINING = [
     "optim.epochs=3",
     "optim.batch_size=64",
     "loss.queue_size=512",
+    "loss.momentum=0.9",  # 27 steps in all (train.run_log.momentum_warning); 0.999 probed the same
     "loss.kl_anneal_epochs=20",
     "model.logvar_bias=-4.0",
     "run.monitor_every=3",
