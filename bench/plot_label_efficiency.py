@@ -107,7 +107,7 @@ def curve_panel(ax: plt.Axes, name: str, title: str, floor: float) -> None:
     ax.axhline(floor, color="k", ls=":", lw=1, label=f"ridge floor {floor}")
     ax.set(xlabel="pretraining epoch", ylabel="fused linear probe top-1 (%)", title=title, ylim=(0, 100))
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper left", fontsize=7)
+    ax.legend(loc="lower right", fontsize=7)
 
 
 def print_table() -> None:
