@@ -9,6 +9,9 @@ in its own process (malloc settings are per process, and so is the peak RSS, rea
 - ``malloc``: float32 with the allocator fix (``train.allocator``);
 - ``bf16``: the allocator fix and bf16 autocast of the encoders (``train.precision``) — what
   ``vcl train`` runs on a CPU with native bf16 (``run.precision: auto``);
+- ``bf16-conv-first``: ``bf16`` with the graph convolutions in their original order (1x1 conv,
+  then the graph matmul; ``run.graph_aggregate_first: false``), as ``plain`` and ``malloc`` run
+  them; ``bf16`` aggregates first (``train.stgcn.GraphConv``, the default);
 - ``compile`` (with ``--compile``): ``bf16`` with every encoder wrapped in ``torch.compile``,
   compile time excluded from the step time and reported apart.
 
@@ -34,7 +37,7 @@ import numpy as np
 
 from harness import bench_parser, matmul_rate, ratio
 
-VARIANTS = ("plain", "malloc", "bf16")
+VARIANTS = ("plain", "malloc", "bf16-conv-first", "bf16")
 
 
 def child(args: argparse.Namespace) -> None:
@@ -49,14 +52,16 @@ def child(args: argparse.Namespace) -> None:
     from train.config import LossConfig
     from train.moco import MomentumContrast
     from train.model import build_encoders
+    from train.stgcn import set_aggregate_first
 
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     encoders = build_encoders(NTU, args.streams, "gaussian")
     method = MomentumContrast(encoders, NTU.parents, LossConfig(queue_size=32768))
-    if args.variant in ("bf16", "compile"):
+    if args.variant in ("bf16", "bf16-conv-first", "compile"):
         method.compute_dtype = torch.bfloat16
+    set_aggregate_first(method, args.variant in ("bf16", "compile"))
     optimizer = torch.optim.AdamW(method.query.parameters(), lr=0.002, weight_decay=1e-4)
     x = torch.randn(args.batch, 3, 50, 25, 2)
     if args.variant == "compile":

@@ -123,7 +123,9 @@ class RunConfig:
 
     ``amp`` is mixed precision on CUDA; ``precision`` on the CPU: ``auto`` (bf16 autocast of the
     encoders when the processor has native bf16, AVX-512 BF16 or AMX; else float32), ``bf16`` or
-    ``fp32`` (``train.precision``; measured in docs/training.md).
+    ``fp32`` (``train.precision``; measured in docs/training.md). ``graph_aggregate_first``: the
+    graph convolutions aggregate over joints before their 1x1 convolution (the same value, less
+    memory and a faster step; ``train.stgcn.GraphConv``); False computes them in the original order.
     """
 
     out_dir: str = "runs/train"
@@ -141,6 +143,7 @@ class RunConfig:
     kl_blowup: float = 10.0
     sync_batchnorm: bool = False
     shuffle_bn: bool = False
+    graph_aggregate_first: bool = True
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from train.probe import extract_features, knn_accuracy
 from train.progress import progress_postfix
 from train.run_dir import Stateful, TrainingError, prepare_run_dir, restore_state, resume_state, state_path
 from train.run_log import RunLog, health_warnings, momentum_warning
+from train.stgcn import set_aggregate_first
 
 log = logging.getLogger("vcl.train")
 
@@ -116,6 +117,7 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
             self.optimizer, milestones=list(config.optim.lr_milestones), gamma=config.optim.lr_gamma
         )
+        set_aggregate_first(self.method, config.run.graph_aggregate_first)
         self.amp_dtype = self._amp_dtype()
         if self.device.type == "cpu":
             self.method.compute_dtype = cpu_precision(config.run.precision)

@@ -73,8 +73,9 @@ def arm_clips(count: int, seed: int) -> list[Clip]:
 
 @pytest.fixture(scope="module")
 def arm_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[MultiStreamModel, Path]:
-    """A one-stream tiny ST-GCN trained (200 Adam steps, ~10 s) to tell the arm wave from a still
-    arm, saved as a checkpoint and exported; returns (model, exported model directory)."""
+    """A one-stream tiny ST-GCN trained (400 Adam steps at lr 3e-3, ~20 s) to tell the arm wave from
+    a still arm, saved as a checkpoint and exported; returns (model, exported model directory).
+    (200 steps at lr 1e-2 fitted 83-96% of the held-out clips depending on float rounding alone.)"""
     torch.manual_seed(0)
     clips = arm_clips(192, seed=1)
     x = torch.from_numpy(preprocess_clips(clips, "ntu", PIPELINE))
@@ -89,8 +90,8 @@ def arm_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[MultiStreamMode
     model = MultiStreamModel(
         {"joint": encoder}, NTU.parents, {"joint": torch.nn.Linear(16, 2)}, {"joint": 1.0}
     )
-    optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(200):
+    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(400):
         batch = torch.randint(0, len(x), (16,))
         logits = model(x[batch])["fused_logits"]
         loss = torch.nn.functional.cross_entropy(logits, y[batch])

@@ -14,7 +14,7 @@ from train.config import LossConfig
 from train.losses import KeyQueue
 from train.moco import MomentumContrast
 from train.model import MultiStreamModel, StreamEncoder
-from train.stgcn import STGCN
+from train.stgcn import STGCN, GraphConv, set_aggregate_first
 from train.streams import derive_stream
 
 
@@ -24,6 +24,31 @@ def test_stgcn_shapes_for_every_layout(layout: Layout) -> None:
     x = torch.randn(3, 3, 50, layout.num_joints, 2)
     assert model(x).shape == (3, 256)
     assert model.forward_maps(x).shape == (6, 256, 13, layout.num_joints)  # T: 50 -> 25 -> 13
+
+
+def test_graph_conv_orders_agree_in_value_and_gradients() -> None:
+    # sum_k (W_k x + b_k) A_k computed conv-first and aggregate-first: same output, same gradients
+    torch.manual_seed(0)
+    conv = GraphConv(5, 7, 3)
+    torch.nn.init.uniform_(conv.conv.bias, -1.0, 1.0)  # type: ignore[arg-type]  # the colsum(A_k) term
+    x = torch.randn(2, 5, 6, 25)
+    adjacency = torch.as_tensor(spatial_partition(NTU)) * torch.rand(3, 25, 25)
+    outputs, grads = [], []
+    for first in (False, True):
+        conv.aggregate_first = first
+        a = adjacency.clone().requires_grad_(True)
+        out = conv(x, a)
+        (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum().backward()
+        outputs.append(out.detach())
+        grads.append([a.grad, conv.conv.weight.grad.clone(), conv.conv.bias.grad.clone()])  # type: ignore[union-attr]
+        conv.zero_grad()
+    assert outputs[0].shape == (2, 7, 6, 25)
+    torch.testing.assert_close(outputs[1], outputs[0], atol=1e-5, rtol=1e-5)
+    for g1, g0 in zip(grads[1], grads[0], strict=True):
+        torch.testing.assert_close(g1, g0, atol=1e-4, rtol=1e-4)
+    model = STGCN(spatial_partition(NTU))
+    set_aggregate_first(model, False)
+    assert not any(m.aggregate_first for m in model.modules() if isinstance(m, GraphConv))
 
 
 def test_stgcn_parameter_layout_matches_the_official_keys() -> None:
