@@ -6,7 +6,7 @@
 # Usage: bash bench/ssl_study.sh [DATASET ...]   (one chain per dataset; one thread each)
 # Environment: OUT (default runs/ssl), MOMENTUM (default 0.99; the first study of 2026-12-01 ran
 # 0.999, the NTU value, under which the key encoder barely left its initialisation), EPOCHS (60),
-# EVERY (10: epochs between the kept checkpoints that the learning curve probes).
+# EVERY (10: epochs between the kept checkpoints that the learning curve probes), SEED (0).
 set -euo pipefail
 shopt -s nullglob  # a run without kept epoch checkpoints (random) probes only last
 cd "$(dirname "$0")/.."
@@ -17,7 +17,7 @@ EPOCHS=${EPOCHS:-60}
 declare -A KEY=([msr_action3d]=msr-action3d [utd_mhad]=utd-mhad)
 # One person per clip: both datasets hold one, and the second slot would be zeros and half the compute.
 RECIPE=(--set optim.batch_size=32 --set optim.epochs=$EPOCHS --set "optim.lr_milestones=[$((EPOCHS * 5 / 6))]"
-  --set loss.queue_size=64 --set loss.momentum=${MOMENTUM:-0.99} --set run.checkpoint_every=${EVERY:-10} --set run.monitor_every=10 --set run.threads=1)
+  --set loss.queue_size=64 --set loss.momentum=${MOMENTUM:-0.99} --set run.checkpoint_every=${EVERY:-10} --set run.monitor_every=10 --set run.threads=1 --set run.seed=${SEED:-0})
 # random: the same VCL encoder left at its initialisation (lr 1e-12 for one epoch; BatchNorm
 # statistics exact), the features a pretraining run has to beat
 declare -A METHOD=([vcl]="--set model.logvar_bias=-8 --set loss.kl_weight=0.01" [skeletonclr]="--set model.method=skeletonclr"
