@@ -17,7 +17,7 @@ import numpy as np
 
 from harness import bench_parser
 from skeleton.prepared import PreparedDataset
-from train.semi import labelled_subset
+from train.semi import per_class_subset
 from vcl.demo import ridge_accuracy
 
 
@@ -30,6 +30,8 @@ def main() -> None:
     parser.add_argument("--per-class", type=int, default=0, help="labelled clips per class (0: all)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="draws of the labelled clips")
     args = parser.parse_args()
+    if args.per_class < 0:
+        parser.error(f"--per-class: labelled clips per class must be >= 0 (0: all), got {args.per_class}")
     dataset = PreparedDataset(args.data)
     train, test = dataset.split(args.split, "train"), dataset.split(args.split, "test")
     x = np.asarray(dataset.joints[:, :, ::2, :, 0]).reshape(len(dataset), -1)  # person 0, 25 frames
@@ -38,9 +40,8 @@ def main() -> None:
     seeds: list[dict[str, Any]] = []
     for seed in args.seeds if args.per_class else [0]:
         rows = np.arange(len(train))
-        if args.per_class:  # the same count per class, as train.evaluate draws it
-            n, c = len(y_train), len(np.unique(y_train))
-            rows = labelled_subset(y_train, min(1.0, args.per_class * c / n), "count", seed)
+        if args.per_class:  # the same draw as vcl eval --per-class
+            rows = per_class_subset(y_train, args.per_class, seed)
         top1 = ridge_accuracy(
             x[train][rows], y_train[rows], x[test], dataset.labels[test], num_classes, args.alpha
         )

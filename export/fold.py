@@ -9,7 +9,9 @@ channels, then a (V, V) matmul per partition and a sum over k). With a fixed adj
     y[c, t, v] = sum_{c', k} W_k[c, c'] (x A_k)[c', t, v] + sum_k b_k[c] colsum(A_k)[v]
 
 so ``x @ A_stack`` (A_stack (V, V * K), column v * K + k = A_k[:, v]) followed by a convolution
-with kernel (1, K) and stride (1, K) gives it, plus a constant (C_out, V). The graph matmul then
+with kernel (1, K) and stride (1, K) gives it, plus a constant (C_out, V)
+(``train.stgcn.aggregate_first_form``, which training's ``GraphConv`` also runs by default; what
+this module adds is the fixed adjacency and the BatchNorm folded in). The graph matmul then
 runs on C_in channels instead of K * C_out, and the BatchNorm that follows (eval mode: a
 per-channel affine map) folds into the convolution's weights and the constant. The temporal and
 residual convolutions absorb their BatchNorms in the usual way. ``data_bn`` stays (it scales each
@@ -29,7 +31,7 @@ import torch
 from torch import nn
 
 from train.model import MultiStreamModel
-from train.stgcn import STGCN, STGCNBlock
+from train.stgcn import STGCN, STGCNBlock, aggregate_first_form
 
 
 def _bn_affine(bn: nn.BatchNorm1d | nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
@@ -57,14 +59,13 @@ class FoldedGraphConv(nn.Module):
         k, v, _ = adjacency.shape
         c_in = conv.in_channels
         c_out = conv.out_channels // k
-        w = conv.weight.detach()[:, :, 0, 0].view(k, c_out, c_in)  # output channel k * C_out + c
-        b = conv.bias.detach().view(k, c_out) if conv.bias is not None else torch.zeros(k, c_out)
+        bias = conv.bias.detach() if conv.bias is not None else None
+        stack, kernel, constant = aggregate_first_form(conv.weight.detach(), bias, adjacency.detach())
         scale, shift = _bn_affine(bn)
-        a = adjacency.detach()
-        self.register_buffer("stack", a.permute(1, 2, 0).reshape(v, v * k).contiguous())
+        self.register_buffer("stack", stack.contiguous())
         self.conv = nn.Conv2d(c_in, c_out, (1, k), stride=(1, k), bias=False)
-        self.conv.weight.data = (w.permute(1, 2, 0) * scale.view(-1, 1, 1)).unsqueeze(2).contiguous()
-        constant = scale.view(-1, 1) * (b.t() @ a.sum(dim=1)) + shift.view(-1, 1)  # (C_out, V)
+        self.conv.weight.data = (kernel * scale.view(-1, 1, 1, 1)).contiguous()
+        constant = scale.view(-1, 1) * constant + shift.view(-1, 1)  # (C_out, V)
         self.register_buffer("constant", constant.view(1, c_out, 1, v).contiguous())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -43,7 +43,7 @@ from train.eval_config import OPTIMIZERS, PROTOCOLS, SCHEDULES, EvalConfig
 from train.fitting import classify, train_network, train_on_features
 from train.model import DEFAULT_ARCHITECTURE, DEFAULT_FUSION, StreamEncoder, build_encoders
 from train.probe import extract_features, knn_predict, knn_votes
-from train.semi import labelled_subset
+from train.semi import labelled_subset, per_class_subset
 from train.uncertainty import CORRUPTIONS, auroc, corrupt
 
 
@@ -82,6 +82,11 @@ class Evaluation:
             raise EvalError(
                 f"optimizer must be one of {OPTIMIZERS} and schedule one of {SCHEDULES}, "
                 f"got {config.optimizer!r} and {config.schedule!r}"
+            )
+        if config.per_class < 0 or (config.per_class and config.protocol not in ("semi", "linear")):
+            raise EvalError(
+                f"per_class (--per-class) labels K >= 1 clips per class for semi and linear; "
+                f"got {config.per_class} with {config.protocol}"
             )
         if config.threads:
             torch.set_num_threads(config.threads)
@@ -244,9 +249,8 @@ class Evaluation:
         and the frozen linear probe), ``label_fraction`` of them (semi), or all."""
         config = self.config
         y = y_train.numpy()
-        if config.per_class and config.protocol in ("semi", "linear"):  # the same count per class
-            n, c = len(y), len(np.unique(y))
-            return labelled_subset(y, min(1.0, config.per_class * c / n), "count", seed)
+        if config.per_class:  # the same count per class (semi and linear only: checked at start)
+            return per_class_subset(y, config.per_class, seed)
         if config.protocol == "semi":
             return labelled_subset(y, config.label_fraction, config.sampling, seed)
         return np.arange(len(y))

@@ -13,8 +13,6 @@ so loading them is a matter of stripping their prefixes.
 
 from __future__ import annotations
 
-from typing import cast
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -51,8 +49,9 @@ class GraphConv(nn.Module):
     ``aggregate_first`` (default) computes the same value in the other order, as ``export.fold``
     does: x @ [A_1 .. A_K] (the graph matmul on C_in channels), then a (1, K)-strided convolution
     with the same weights, plus sum_k b_k colsum(A_k). It never materialises the (N, K, C_out, T, V)
-    intermediate: a bf16 training step at B=128 peaks at 2.51-2.68 GB instead of 3.08-3.16 and runs
-    1.05-1.09x faster (docs/training.md). False: the 1x1 conv first, then one broadcast matmul.
+    intermediate: a bf16 training step at B=128 peaks at 2.45 GB instead of 3.08 and runs 1.02x
+    faster (``bench/train_throughput.py``, docs/training.md). False: the 1x1 conv first, then one
+    broadcast matmul.
     """
 
     def __init__(self, in_channels: int, out_channels: int, num_partitions: int) -> None:
@@ -62,19 +61,33 @@ class GraphConv(nn.Module):
         self.aggregate_first = True
 
     def forward(self, x: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
-        n, c_in, t, v = x.shape
+        n, _, t, v = x.shape
         k = self.num_partitions
         if not self.aggregate_first:
             y = self.conv(x).view(n, k, -1, v)  # (N, K, C_out * T, V), a view
             # sum_k y_k @ A_k as one broadcast matmul: ~20% faster on CPU than the einsum
             return torch.matmul(y, adjacency.unsqueeze(0)).sum(dim=1).view(n, -1, t, v)
-        c_out = self.conv.out_channels // k
-        stack = adjacency.permute(1, 2, 0).reshape(v, v * k)  # column w * K + k = A_k[:, w]
-        xa = torch.matmul(x, stack)  # (N, C_in, T, V * K)
-        w = self.conv.weight[:, :, 0, 0].view(k, c_out, c_in).permute(1, 2, 0).unsqueeze(2)
-        y = F.conv2d(xa, w, stride=(1, k))  # (N, C_out, T, V)
-        bias = cast(torch.Tensor, self.conv.bias).view(k, c_out).t() @ adjacency.sum(dim=1)  # (C_out, V)
-        return y + bias.view(1, c_out, 1, v).to(y.dtype)
+        stack, kernel, constant = aggregate_first_form(self.conv.weight, self.conv.bias, adjacency)
+        y = F.conv2d(torch.matmul(x, stack), kernel, stride=(1, k))  # (N, C_in, T, V * K) -> (N, C_out, T, V)
+        return y + constant.view(1, -1, 1, v).to(y.dtype)
+
+
+def aggregate_first_form(
+    weight: torch.Tensor, bias: torch.Tensor | None, adjacency: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """sum_k (W_k x + b_k) A_k rewritten as conv(x @ stack, kernel, stride (1, K)) + constant.
+
+    ``weight`` (K * C_out, C_in, 1, 1) and ``bias`` (K * C_out) of the 1x1 conv (output channel
+    k * C_out + c; None: no bias), ``adjacency`` (K, V, V) -> ``stack`` (V, V * K), column w * K + k
+    = A_k[:, w]; ``kernel`` (C_out, C_in, 1, K); ``constant`` (C_out, V) = sum_k b_k colsum(A_k).
+    Differentiable (training's ``GraphConv``) and used detached by ``export.fold``.
+    """
+    k, v, _ = adjacency.shape
+    c_in, c_out = weight.shape[1], weight.shape[0] // k
+    stack = adjacency.permute(1, 2, 0).reshape(v, v * k)
+    kernel = weight[:, :, 0, 0].view(k, c_out, c_in).permute(1, 2, 0).unsqueeze(2)
+    b = bias.view(k, c_out) if bias is not None else weight.new_zeros(k, c_out)
+    return stack, kernel, b.t() @ adjacency.sum(dim=1)
 
 
 def set_aggregate_first(module: nn.Module, enabled: bool) -> None:

@@ -233,8 +233,7 @@ class Trainer:
         self._heldout = self.heldout_views()
         if self.epoch == 0:
             self.run_log.record({"kind": "initial", "epoch": 0, "step": 0, **self.heldout()})
-            n, world = len(self.joints), self.dist.world_size
-            per_epoch = n // max(1, min(self.config.optim.batch_size, n - n % world))
+            per_epoch = len(self.joints) // self.global_batch()  # the incomplete last batch is dropped
             message = momentum_warning(self.config.loss.momentum, epochs * per_epoch)
             if message and self.dist.is_main:
                 self.run_log.warn(message, 0, 0)
@@ -279,14 +278,19 @@ class Trainer:
             distributed.teardown()
             self._owns_group = False
 
+    def global_batch(self) -> int:
+        """Clips per optimizer step over all ranks: ``optim.batch_size``, at most the clips that
+        divide evenly among the ranks."""
+        n = len(self.joints)
+        return min(self.config.optim.batch_size, n - n % self.dist.world_size)
+
     def train_epoch(self) -> dict[str, float]:
         config = self.config
         seed = epoch_seed(config.run.seed, self.epoch)
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)
         n = len(self.joints)
-        world = self.dist.world_size
-        batch = min(config.optim.batch_size, n - n % world)  # the global batch
+        batch = self.global_batch()
         order = torch.randperm(n, generator=generator)  # the same on every rank
         if self.dist.enabled:  # each rank its own augmentations, dropout and sampling noise
             torch.manual_seed(distributed.rank_seed(seed, self.dist.rank))

@@ -19,7 +19,7 @@ from train.config import load_config
 from train.evaluate import EvalConfig, EvalError, Evaluation, fuse, write_result
 from train.fitting import classify, train_network
 from train.model import StreamEncoder
-from train.semi import labelled_subset
+from train.semi import labelled_subset, per_class_subset
 from train.trainer import train
 from train.uncertainty import auroc, corrupt, risk_coverage
 from vcl.cli import main
@@ -98,6 +98,14 @@ def test_label_subsets_are_class_balanced_and_seeded(sampling: str) -> None:
     assert not np.array_equal(subset, labelled_subset(labels, 0.1, sampling, seed=4))
 
 
+def test_per_class_subsets_take_k_of_every_class() -> None:
+    labels = np.repeat(np.arange(3), [200, 100, 4])
+    assert np.bincount(labels[per_class_subset(labels, 5, seed=1)]).tolist() == [5, 5, 4]  # capped
+    assert np.array_equal(per_class_subset(labels, 5, seed=1), per_class_subset(labels, 5, seed=1))
+    with pytest.raises(ValueError, match="labelled clips per class must be >= 1, got 0"):
+        per_class_subset(labels, 0)
+
+
 def test_the_two_conventions_differ_on_unbalanced_classes() -> None:
     labels = np.repeat(np.arange(3), [200, 100, 20])
     assert np.bincount(labels[labelled_subset(labels, 0.1, "proportion")]).tolist() == [20, 10, 2]
@@ -166,6 +174,10 @@ def test_bad_evaluations_are_refused(trained: tuple[Path, Path]) -> None:
         _eval(data, "", "linear")
     with pytest.raises(EvalError, match="fusion needs 3 weights"):
         _eval(data, model, "knn", fusion=(1.0, 1.0))
+    with pytest.raises(EvalError, match=r"per_class \(--per-class\) labels K >= 1 .* got 5 with knn"):
+        _eval(data, model, "knn", per_class=5)
+    with pytest.raises(EvalError, match="got -1 with linear"):
+        _eval(data, model, "linear", per_class=-1)
 
 
 def test_auroc_closed_forms() -> None:
