@@ -1,10 +1,14 @@
-"""Pretext augmentations of SkeletonCLR (Li et al., CVPR 2021), batched in torch.
+"""Pretext augmentations, batched in torch: SkeletonCLR's (Li et al., CVPR 2021) and two more.
 
-Both are drawn independently per sample (and, called twice, per view): a temporal crop after
-mirror padding, then a shear of the xyz coordinates. Tensors are (N, C, T, V, M).
+All are drawn independently per sample (and, called twice, per view): a temporal crop after
+mirror padding, a random rotation (off by default; AimCLR's ``Rotate``), a shear of the
+coordinates, then Gaussian jitter of the present joints (off by default). Tensors are
+(N, C, T, V, M).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 
@@ -58,12 +62,69 @@ def shear(
     return sheared if c == x.shape[1] else torch.cat([sheared, x[:, c:]], dim=1)
 
 
+def rotation_matrices(angles: torch.Tensor) -> torch.Tensor:
+    """Rotations from angles in radians: (N, 1) -> (N, 2, 2) in the plane; (N, 3) -> (N, 3, 3) as
+    R_z(c) R_y(b) R_x(a) for the angles (a, b, c) about x, y and z."""
+    cos, sin = angles.cos(), angles.sin()
+    n = len(angles)
+    if angles.shape[1] == 1:
+        return torch.stack([cos, -sin, sin, cos], dim=1).reshape(n, 2, 2)
+    out = torch.eye(3).repeat(n, 1, 1)
+    for axis in range(3):  # x, then y, then z: each left-multiplies what came before
+        i, j = [a for a in range(3) if a != axis]
+        r = torch.eye(3).repeat(n, 1, 1)
+        # about y the sign convention flips (z x -> x), keeping every matrix a proper rotation
+        s = -sin[:, axis] if axis == 1 else sin[:, axis]
+        r[:, i, i], r[:, i, j], r[:, j, i], r[:, j, j] = cos[:, axis], -s, s, cos[:, axis]
+        out = r @ out
+    return out
+
+
+def rotate(
+    x: torch.Tensor,
+    max_degrees: float,
+    generator: torch.Generator | None = None,
+    coords: int | None = None,
+) -> torch.Tensor:
+    """Rotate the first ``coords`` channels (3: about x, y and z; 2: in the image plane) by angles
+    ~ U(-max_degrees, max_degrees) drawn per sample and axis; (N, C, T, V, M) -> same shape.
+    Absent joints (all zero) stay zero; other channels (a score) pass through."""
+    n, c = x.shape[0], x.shape[1] if coords is None else coords
+    if max_degrees == 0 or c not in (2, 3):
+        return x
+    angles = (torch.rand(n, 1 if c == 2 else 3, generator=generator) * 2 - 1) * math.radians(max_degrees)
+    matrix = rotation_matrices(angles).to(x.device, x.dtype)
+    rotated = torch.einsum("nij,njtvm->nitvm", matrix, x[:, :c])
+    return rotated if c == x.shape[1] else torch.cat([rotated, x[:, c:]], dim=1)
+
+
+def jitter(
+    x: torch.Tensor,
+    std: float,
+    generator: torch.Generator | None = None,
+    coords: int | None = None,
+) -> torch.Tensor:
+    """Add N(0, std^2) noise (coordinate units) to the first ``coords`` channels of every present
+    joint (absent joints, all zero in those channels, stay zero); (N, C, T, V, M) -> same shape."""
+    c = x.shape[1] if coords is None else coords
+    if std == 0:
+        return x
+    present = (x[:, :c] != 0).any(dim=1, keepdim=True)
+    noise = torch.randn(x[:, :c].shape, generator=generator).to(x.device, x.dtype) * std
+    moved = x[:, :c] + noise * present
+    return moved if c == x.shape[1] else torch.cat([moved, x[:, c:]], dim=1)
+
+
 def augment(
     x: torch.Tensor,
     padding_ratio: int,
     shear_amplitude: float,
     generator: torch.Generator | None = None,
     coords: int | None = None,
+    rotation: float = 0.0,
+    noise: float = 0.0,
 ) -> torch.Tensor:
-    """One view: temporal crop, then shear of the first ``coords`` channels; (N, C, T, V, M) -> same."""
-    return shear(temporal_crop(x, padding_ratio, generator), shear_amplitude, generator, coords)
+    """One view: temporal crop, rotation (degrees), shear, then jitter (std) of the first ``coords``
+    channels; (N, C, T, V, M) -> same. With rotation = noise = 0 it is SkeletonCLR's view."""
+    x = rotate(temporal_crop(x, padding_ratio, generator), rotation, generator, coords)
+    return jitter(shear(x, shear_amplitude, generator, coords), noise, generator, coords)

@@ -95,10 +95,15 @@ class LossConfig:
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """SkeletonCLR pretext augmentations, drawn per sample and per view."""
+    """Pretext augmentations, drawn per sample and per view (``train.augment``): SkeletonCLR's
+    temporal crop and shear, plus a random rotation (``rotation``: the largest angle in degrees
+    about each axis) and Gaussian jitter of the joints (``noise``: its std in coordinate units,
+    metres for Kinect data); both 0 = SkeletonCLR's views, as the official NTU recipe."""
 
     crop_padding_ratio: int = 6
     shear: float = 0.5
+    rotation: float = 0.0
+    noise: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -253,6 +258,12 @@ def validate(config: TrainConfig, source: str) -> None:
     for key, value in positive.items():
         if value <= 0:
             raise ConfigError(f"{source}: {key}: expected a positive value, got {value}")
+    if not 0 <= config.augment.rotation <= 180:
+        raise ConfigError(
+            f"{source}: augment.rotation: expected degrees in [0, 180], got {config.augment.rotation}"
+        )
+    if config.augment.noise < 0:
+        raise ConfigError(f"{source}: augment.noise: expected a std >= 0, got {config.augment.noise}")
     if not 0 <= config.loss.momentum < 1:
         raise ConfigError(f"{source}: loss.momentum: expected 0 <= m < 1, got {config.loss.momentum}")
     if len(config.model.widths) != len(config.model.strides):

@@ -216,8 +216,12 @@ class Trainer:
         generator = torch.Generator().manual_seed(self.config.run.seed)
         a = self.config.augment
         return (
-            augment(x, a.crop_padding_ratio, a.shear, generator, self.coords).to(self.device),
-            augment(x, a.crop_padding_ratio, a.shear, generator, self.coords).to(self.device),
+            augment(x, a.crop_padding_ratio, a.shear, generator, self.coords, a.rotation, a.noise).to(
+                self.device
+            ),
+            augment(x, a.crop_padding_ratio, a.shear, generator, self.coords, a.rotation, a.noise).to(
+                self.device
+            ),
         )
 
     def heldout(self) -> dict[str, float]:
@@ -310,8 +314,8 @@ class Trainer:
         for i in bar:
             x = self.joints[batches[i]]
             a = config.augment
-            view_q = augment(x, a.crop_padding_ratio, a.shear, generator, self.coords)
-            view_k = augment(x, a.crop_padding_ratio, a.shear, generator, self.coords)
+            view_q = augment(x, a.crop_padding_ratio, a.shear, generator, self.coords, a.rotation, a.noise)
+            view_k = augment(x, a.crop_padding_ratio, a.shear, generator, self.coords, a.rotation, a.noise)
             kl_weight = kl_weight_at(config, self.epoch + i / steps)
             autocast = (
                 torch.autocast(self.device.type, dtype=self.amp_dtype)

@@ -38,6 +38,8 @@ def test_round_trip_through_yaml(tmp_path: Path) -> None:
         (["data.streams=[joint, accel]"], r"data.streams: expected a non-empty subset"),
         (["loss.momentum=1.5"], r"loss.momentum: expected 0 <= m < 1"),
         (["run.amp=maybe"], r"run.amp: expected true or false"),
+        (["augment.rotation=200"], r"augment.rotation: expected degrees in \[0, 180\], got 200"),
+        (["augment.noise=-0.1"], r"augment.noise: expected a std >= 0, got -0.1"),
         (["epochs=3"], r"expected section.key=value"),
         (["train.epochs=3"], r"unknown section 'train'"),
     ],

@@ -9,12 +9,12 @@ import torch
 from skeleton.graph import spatial_partition
 from skeleton.layouts import LAYOUTS, NTU, Layout, get_layout
 from skeleton.streams import derive_streams
-from train.augment import mirror_index, shear, temporal_crop
+from train.augment import augment, jitter, mirror_index, rotate, rotation_matrices, shear, temporal_crop
 from train.config import LossConfig
 from train.losses import KeyQueue
 from train.moco import MomentumContrast
 from train.model import MultiStreamModel, StreamEncoder
-from train.stgcn import STGCN, GraphConv, set_aggregate_first
+from train.stgcn import STGCN, Dropout, GraphConv, keep_mask, set_aggregate_first
 from train.streams import derive_stream
 
 
@@ -125,6 +125,73 @@ def test_shear_matrix() -> None:
     assert out[:, 0].flatten().tolist() == [1.0, 1.0]  # diagonal stays 1
     assert (out[:, 1:].abs() <= 0.5).all() and not torch.equal(out[0], out[1])
     assert torch.equal(shear(torch.zeros(1, 3, 4, 5, 2), 0.5), torch.zeros(1, 3, 4, 5, 2))
+
+
+def test_rotation_matrices_closed_form() -> None:
+    quarter = torch.tensor([[0.0, 0.0, torch.pi / 2]])  # 90 degrees about z: x -> y
+    assert torch.allclose(
+        rotation_matrices(quarter)[0] @ torch.tensor([1.0, 0.0, 0.0]),
+        torch.tensor([0.0, 1.0, 0.0]),
+        atol=1e-6,
+    )
+    about_y = torch.tensor([[0.0, torch.pi / 2, 0.0]])  # 90 degrees about y: z -> x
+    assert torch.allclose(
+        rotation_matrices(about_y)[0] @ torch.tensor([0.0, 0.0, 1.0]),
+        torch.tensor([1.0, 0.0, 0.0]),
+        atol=1e-6,
+    )
+    r = rotation_matrices(torch.rand(16, 3) * 6 - 3)
+    assert torch.allclose(r @ r.transpose(1, 2), torch.eye(3).expand(16, 3, 3), atol=1e-6)
+    assert torch.allclose(torch.linalg.det(r), torch.ones(16), atol=1e-5)  # proper: no mirror
+    plane = rotation_matrices(torch.tensor([[torch.pi / 2]]))[0]
+    assert torch.allclose(plane @ torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0]), atol=1e-6)
+
+
+def test_rotate_keeps_lengths_zeros_and_the_score() -> None:
+    x = torch.randn(8, 4, 6, 5, 2)
+    x[:, :, :, 2] = 0  # an absent joint
+    out = rotate(x, 30.0, torch.Generator().manual_seed(0), coords=3)
+    assert torch.allclose(out[:, :3].norm(dim=1), x[:, :3].norm(dim=1), atol=1e-5)
+    assert torch.equal(out[:, 3], x[:, 3]) and not out[:, :, :, 2].any()
+    # the largest angle is respected: R_x keeps the unit x vector, R_y(b) then R_z(c) leave it an
+    # x component of cos(b) cos(c) >= cos(30 deg)^2
+    single = torch.zeros(64, 3, 1, 1, 1)
+    single[:, 0] = 1.0
+    moved = rotate(single, 30.0, torch.Generator().manual_seed(1))
+    assert (moved[:, 0].flatten() >= torch.cos(torch.tensor(torch.pi / 6)) ** 2 - 1e-6).all()
+    assert len({round(float(v), 4) for v in moved[:, 1].flatten()}) == 64  # drawn per sample
+    assert torch.equal(rotate(x, 0.0), x)
+
+
+def test_jitter_moves_present_joints_only() -> None:
+    x = torch.ones(64, 3, 20, 5, 1)
+    x[:, :, :, 4] = 0
+    out = jitter(x, 0.1, torch.Generator().manual_seed(0), coords=2)
+    assert not out[:, :, :, 4].any() and torch.equal(out[:, 2], x[:, 2])
+    assert float((out[:, :2, :, :4] - 1).std()) == pytest.approx(0.1, rel=0.05)
+    # with both off, one view is exactly SkeletonCLR's: crop then shear, same random draws
+    x = torch.randn(4, 3, 12, 5, 1)
+    view = augment(x, 6, 0.5, torch.Generator().manual_seed(0), 3, rotation=0.0, noise=0.0)
+    g = torch.Generator().manual_seed(0)
+    assert torch.equal(view, shear(temporal_crop(x, 6, g), 0.5, g, 3))
+
+
+def test_keep_mask_rate_and_independence() -> None:
+    torch.manual_seed(0)
+    n = 400_000
+    for p in (0.1, 0.5, 0.75):
+        keep = keep_mask(torch.Size((n // 1000, 1000)), p).flatten().float()
+        assert float(keep.mean()) == pytest.approx(1 - p, abs=4 / n**0.5)  # 4 binomial sigmas
+        # the four entries cut from one 64-bit draw are independent: neighbours uncorrelated
+        lanes = keep.view(-1, 4)
+        corr = torch.corrcoef(lanes.T)
+        assert (corr - torch.eye(4)).abs().max() < 0.02
+    assert keep_mask(torch.Size((3, 5)), 0.0).all() and not keep_mask(torch.Size((3, 5)), 1.0).any()
+    assert keep_mask(torch.Size((2, 3, 5)), 0.5).shape == (2, 3, 5)  # odd counts cut from whole words
+    drop = Dropout(0.5).train()
+    out = drop(torch.ones(1000, 100))
+    assert set(out.unique().tolist()) == {0.0, 2.0} and float(out.mean()) == pytest.approx(1.0, abs=0.02)
+    assert torch.equal(drop.eval()(torch.ones(3, 3)), torch.ones(3, 3))
 
 
 def _encoders(head: str) -> dict[str, StreamEncoder]:
