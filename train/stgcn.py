@@ -13,6 +13,8 @@ so loading them is a matter of stripping their prefixes.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -22,10 +24,28 @@ WIDTHS = (16, 16, 16, 16, 32, 32, 32, 64, 64, 256)
 STRIDES = (1, 1, 1, 1, 2, 1, 1, 2, 1, 1)
 
 
+def keep_mask(shape: torch.Size, p: float, device: torch.device | None = None) -> torch.Tensor:
+    """A dropout keep-mask of ``shape`` (bool), each entry True with probability 1 - p (p rounded
+    to a multiple of 2^-16), independently.
+
+    On the CPU the random number generator is the cost, so the mask takes 16 bits per entry from
+    full-range 64-bit draws, four entries per draw, instead of one ``torch.rand`` float each
+    (about 4x fewer draws; ``uniform_`` was a tenth of a bf16 training step).
+    """
+    if p <= 0:
+        return torch.ones(shape, dtype=torch.bool, device=device)
+    if p >= 1:
+        return torch.zeros(shape, dtype=torch.bool, device=device)
+    count = math.prod(shape)
+    words = torch.empty((count + 3) // 4, dtype=torch.int64, device=device).random_(-(2**63), None)
+    lanes = words.view(torch.int16)[:count].view(shape)  # uniform over [-2^15, 2^15 - 1]
+    return lanes >= round(p * 65536) - 32768
+
+
 class Dropout(nn.Module):
-    """Inverted dropout; on CPU it draws the mask with ``torch.rand`` (about twice as fast as
-    ``nn.Dropout``'s ``bernoulli_``, which took a fifth of a CPU training step). No parameters,
-    so checkpoints are unaffected; the identity in eval mode."""
+    """Inverted dropout; on CPU it draws the mask with ``keep_mask`` (16 random bits per entry,
+    4x fewer generator calls than ``torch.rand``, itself twice as fast as ``nn.Dropout``'s
+    ``bernoulli_``). No parameters, so checkpoints are unaffected; the identity in eval mode."""
 
     def __init__(self, p: float) -> None:
         super().__init__()
@@ -34,9 +54,9 @@ class Dropout(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0:
             return x
-        if x.is_cuda:
+        if x.is_cuda or self.p >= 1:
             return F.dropout(x, self.p, training=True)
-        keep = (torch.rand_like(x) >= self.p).to(x.dtype)
+        keep = keep_mask(x.shape, self.p, x.device).to(x.dtype)
         return x * keep.mul_(1.0 / (1.0 - self.p))
 
 
