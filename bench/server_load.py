@@ -9,7 +9,9 @@ Each phase runs at 1, 8 and 32 concurrent clients (threads), one clip per call:
 ``--body npy`` posts the same clips as one ``.npy`` array each (float32, ``Content-Type:
 application/x-npy``) to ``/v1/embed/npy`` (or ``/v1/classify/npy``), the binary fast path;
 ``--body json npy`` runs both side by side (phases ``batched``/``unbatched`` for JSON,
-``batched-npy``/``unbatched-npy`` for .npy) and reports npy/json.
+``batched-npy``/``unbatched-npy`` for .npy) and reports npy/json. ``--workers 1 2`` adds a
+batched server with VCL_INFERENCE_WORKERS=2 (phase ``batched-w2``, ``batched-npy-w2``): two
+batches in flight at once, ONNX Runtime's intra-op threads shared out between them.
 Both servers start first; then for each concurrency the three phases run back to back, so load
 that drifts on a shared machine hits both sides of each ratio alike; with ``--rounds R`` each
 level is repeated R times and each phase keeps its fastest round (other load only slows a round).
@@ -94,7 +96,7 @@ LEGEND = (
 
 
 BODIES = {"json": "application/json", "npy": "application/x-npy"}
-PHASE_WIDTH = 13
+PHASE_WIDTH = 14
 
 
 def phase_names(body: str) -> tuple[str, str]:
@@ -154,6 +156,10 @@ def summary(phases: dict[str, list[dict[str, Any]]], bodies: list[str]) -> dict[
         suffix = "" if body == "json" else f"_{body}"
         out[f"batching_gain{suffix}"] = ratio(batched, unbatched)
         out[f"batched_vs_direct{suffix}"] = ratio(batched, "direct")
+        for name in rates:
+            if name.startswith(f"{batched}-w"):  # another VCL_INFERENCE_WORKERS
+                out[f"{name}_vs_direct"] = ratio(name, "direct")
+                out[f"{name}_vs_batched"] = ratio(name, batched)
     if {"json", "npy"} <= set(bodies):
         out["npy_vs_json"] = ratio(phase_names("npy")[0], phase_names("json")[0])
     return out
@@ -177,6 +183,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--max-seconds", type=float, default=30.0, help="wall-clock cap per level")
     parser.add_argument("--rounds", type=int, default=1, help="repeats of each level; the fastest counts")
     parser.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (VCL_THREADS)")
+    parser.add_argument(
+        "--workers", type=int, nargs="+", default=[1], help="VCL_INFERENCE_WORKERS of the batched servers"
+    )
     parser.add_argument("--max-wait-ms", type=float, default=5.0, help="VCL_MAX_WAIT_MS when batched")
     parser.add_argument("--decimals", type=int, default=4, help="decimals of the JSON joints (metres)")
     parser.add_argument("--num-clips", type=int, default=32, help="distinct synthetic clips sent in turn")
@@ -184,8 +193,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--json", type=Path, help="also write every figure here")
     parser.add_argument("--build-tiny", type=Path, help=argparse.SUPPRESS)  # the child process
     args = parser.parse_args()
-    if min(args.clients + [args.requests, args.rounds, args.num_clips]) < 1 or args.max_seconds <= 0:
-        parser.error("--clients, --requests, --rounds and --num-clips must be >= 1, --max-seconds > 0")
+    if (
+        min(args.clients + args.workers + [args.requests, args.rounds, args.num_clips]) < 1
+        or args.max_seconds <= 0
+    ):
+        parser.error(
+            "--clients, --workers, --requests, --rounds and --num-clips must be >= 1, --max-seconds > 0"
+        )
     return args
 
 
@@ -203,6 +217,9 @@ def measure(
         "batched": {"VCL_MAX_BATCH": "32", "VCL_MAX_WAIT_MS": str(args.max_wait_ms)},
         "unbatched": {"VCL_MAX_BATCH": "1"},
     }
+    for workers in dict.fromkeys(args.workers):
+        if workers > 1:
+            configs[f"batched-w{workers}"] = {**configs["batched"], "VCL_INFERENCE_WORKERS": str(workers)}
     opens: dict[str, Callable[[], Client]] = {"direct": partial(DirectClient, model, clips)}
     probes: dict[str, Probe] = {"direct": local_probe}
     phases: dict[str, list[dict[str, Any]]] = {"direct": []}
@@ -222,7 +239,8 @@ def measure(
                 check.close()
                 if outcome != OK:
                     raise RuntimeError(f"POST {route} answered {outcome}; see {log}")
-                name = dict(zip(("batched", "unbatched"), phase_names(body), strict=True))[config]
+                batched, unbatched = phase_names(body)
+                name = unbatched if config == "unbatched" else config.replace("batched", batched, 1)
                 opens[name] = partial(HttpClient, port, route, encoded, BODIES[body])
                 probes[name] = probe
                 phases[name] = []
@@ -321,6 +339,11 @@ def main() -> None:
                     f"{body}: batching gain (batched/unbatched clips/s) {gain:.2f}x, "
                     f"batched/direct {vs_direct:.2f}x"
                 )
+            for key, value in ratios.items():
+                if key.endswith("_vs_direct") and "-w" in key:
+                    phase = key.removesuffix("_vs_direct")
+                    one = ratios[f"{phase}_vs_batched"][c]
+                    parts.append(f"{phase}: vs direct {value[c]:.2f}x, vs one worker {one:.2f}x")
             if "npy_vs_json" in ratios:
                 parts.append(f"npy/json (batched) {ratios['npy_vs_json'][c]:.2f}x")
             print(f"{c:>3} clients: " + "; ".join(parts))

@@ -12,6 +12,9 @@ in its own process (malloc settings are per process, and so is the peak RSS, rea
 - ``bf16-conv-first``: ``bf16`` with the graph convolutions in their original order (1x1 conv,
   then the graph matmul; ``run.graph_aggregate_first: false``), as ``plain`` and ``malloc`` run
   them; ``bf16`` aggregates first (``train.stgcn.GraphConv``, the default);
+- ``bf16-rand-mask``: ``bf16`` with dropout masks drawn as one ``torch.rand`` float per entry (the
+  code before ``train.stgcn.keep_mask``), as ``plain``, ``malloc`` and ``bf16-conv-first`` draw
+  them; ``bf16`` takes 16 random bits per entry from 64-bit draws;
 - ``compile`` (with ``--compile``): ``bf16`` with every encoder wrapped in ``torch.compile``,
   compile time excluded from the step time and reported apart.
 
@@ -32,12 +35,24 @@ import resource
 import subprocess
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from harness import bench_parser, matmul_rate, ratio
 
-VARIANTS = ("plain", "malloc", "bf16-conv-first", "bf16")
+if TYPE_CHECKING:
+    import torch
+
+VARIANTS = ("plain", "malloc", "bf16-conv-first", "bf16-rand-mask", "bf16")
+NEW_MASK = ("bf16", "compile")  # the others draw dropout masks as the code before keep_mask did
+
+
+def rand_keep_mask(shape: torch.Size, p: float, device: torch.device | None = None) -> torch.Tensor:
+    """The dropout keep-mask as drawn before ``train.stgcn.keep_mask``: one uniform float per entry."""
+    import torch
+
+    return torch.rand(shape, device=device) >= p
 
 
 def child(args: argparse.Namespace) -> None:
@@ -47,6 +62,7 @@ def child(args: argparse.Namespace) -> None:
         assert tune_malloc(), "mallopt failed"
     import torch
 
+    import train.stgcn
     from skeleton.layouts import NTU
     from train.augment import augment
     from train.config import LossConfig
@@ -59,9 +75,11 @@ def child(args: argparse.Namespace) -> None:
     torch.manual_seed(0)
     encoders = build_encoders(NTU, args.streams, "gaussian")
     method = MomentumContrast(encoders, NTU.parents, LossConfig(queue_size=32768))
-    if args.variant in ("bf16", "bf16-conv-first", "compile"):
+    if args.variant in ("bf16", "bf16-conv-first", "bf16-rand-mask", "compile"):
         method.compute_dtype = torch.bfloat16
-    set_aggregate_first(method, args.variant in ("bf16", "compile"))
+    set_aggregate_first(method, args.variant in ("bf16", "bf16-rand-mask", "compile"))
+    if args.variant not in NEW_MASK:
+        train.stgcn.keep_mask = rand_keep_mask  # type: ignore[assignment]
     optimizer = torch.optim.AdamW(method.query.parameters(), lr=0.002, weight_decay=1e-4)
     x = torch.randn(args.batch, 3, 50, 25, 2)
     if args.variant == "compile":
@@ -147,7 +165,7 @@ def main() -> None:
         first = float(np.median([r["first_step_s"] for r in results]))
         extra = f"  first step {first:.1f} s" if variant == "compile" else ""
         print(
-            f"  {variant:8s}: {args.batch / step_s:7.2f} clips/s ({step_s:.2f} s/step)  "
+            f"  {variant:14s}: {args.batch / step_s:7.2f} clips/s ({step_s:.2f} s/step)  "
             f"{ratio(base, step_s):>6} of plain  peak RSS {rss:.2f} GB  {achieved / 1e9:6.1f} GFLOP/s = "
             f"{achieved / matmul:.0%} of fp32 matmul{extra}"
         )

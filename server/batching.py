@@ -13,6 +13,11 @@ when the request line and headers are in, before the body is read and the clips 
 or from queue entry when no arrival is known. Inputs are validated before they are queued, so one
 bad clip cannot reach a batch; should the runtime still fail on a batch, each request in it is
 re-run alone, so only the failing request sees the error.
+
+With ``workers`` > 1 that many worker tasks gather and run batches at once, each in its own
+thread (ONNX Runtime sessions take concurrent calls): while one batch runs, the next gathers and
+starts on the other cores. The service pairs it with intra-op threads = cores / workers, so that
+request parsing on one core stalls one batch rather than every thread of a parallel one.
 """
 
 from __future__ import annotations
@@ -72,16 +77,18 @@ class Batcher:
         max_queue: int = 256,
         timeout_s: float = 10.0,
         stats: BatchStats | None = None,
+        workers: int = 1,
     ) -> None:
-        if max_batch < 1 or max_queue < 1 or max_wait_s < 0 or timeout_s <= 0:
-            raise ValueError("batcher: max_batch and max_queue >= 1, max_wait_s >= 0, timeout_s > 0")
+        if max_batch < 1 or max_queue < 1 or max_wait_s < 0 or timeout_s <= 0 or workers < 1:
+            raise ValueError("batcher: max_batch, max_queue and workers >= 1, max_wait_s >= 0, timeout_s > 0")
+        self.workers = workers
         self.run_fn = run
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
         self.timeout_s = timeout_s
         self.stats = stats or BatchStats()
         self._queue: asyncio.Queue[_Request] = asyncio.Queue(maxsize=max_queue)
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self._announced = 0  # requests being preprocessed, not yet queued
 
     @contextmanager
@@ -102,17 +109,21 @@ class Batcher:
         return self._queue.qsize()
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._worker(), name="vcl-batcher")
+        if not self._tasks:
+            loop = asyncio.get_running_loop()
+            self._tasks = [
+                loop.create_task(self._worker(), name=f"vcl-batcher-{i}") for i in range(self.workers)
+            ]
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             try:
-                await self._task
+                await task
             except asyncio.CancelledError:
                 pass
-            self._task = None
+        self._tasks = []
         while not self._queue.empty():
             request = self._queue.get_nowait()
             if not request.future.done():

@@ -75,6 +75,14 @@ log = logging.getLogger("vcl.server")
 WORK_DIR = ".work"  # in the index directory: unpacked rebuild archives
 
 
+def session_threads(settings: Settings) -> int:
+    """ONNX Runtime intra-op threads: ``VCL_THREADS`` when set; else, with several inference
+    workers, this process's cores shared out between them (at least 1 each); else 0 (ORT's choice)."""
+    if settings.threads or settings.inference_workers == 1:
+        return settings.threads
+    return max(1, len(os.sched_getaffinity(0)) // settings.inference_workers)
+
+
 class Service:
     """The loaded model, index, batcher and jobs of one app; every endpoint goes through it."""
 
@@ -95,7 +103,7 @@ class Service:
     def load(self) -> None:
         """Load and warm the model, and the index when one is configured and built."""
         st = self.settings
-        model = OnnxModel(st.model_dir, threads=st.threads, spin=False, require_gpu=st.require_gpu)
+        model = OnnxModel(st.model_dir, threads=session_threads(st), spin=False, require_gpu=st.require_gpu)
         m = model.manifest
         model.run(np.zeros((1, *m.input_shape), np.float32))  # warm-up
         self.model = model
@@ -137,6 +145,7 @@ class Service:
             max_queue=st.max_queue,
             timeout_s=st.request_timeout_s,
             stats=BatchStats(self.metrics.on_batch),
+            workers=st.inference_workers,
         )
         self.batcher.start()
         if st.index_dir and not st.allow_mutation:

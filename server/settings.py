@@ -69,6 +69,7 @@ class Settings(BaseSettings):
     max_frames: Annotated[int, Field(ge=1)] = 3000
     max_persons: Annotated[int, Field(ge=1)] = 4
     max_batch: Annotated[int, Field(ge=1)] = 32
+    inference_workers: Annotated[int, Field(ge=1)] = 1
     max_wait_ms: Annotated[float, Field(ge=0)] = 5.0
     max_queue: Annotated[int, Field(ge=1)] = 256
     request_timeout_s: Annotated[float, Field(gt=0)] = 10.0

@@ -215,3 +215,39 @@ def test_the_deadline_counts_from_arrival_not_from_queue_entry() -> None:
 
     _run(main())
     assert model.calls == [1, 1]  # the first never reached the model
+
+
+class Overlap:
+    """A model that records how many of its calls were running at once (each takes ``delay`` s)."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay, self.running, self.most = delay, 0, 0
+        self.lock = threading.Lock()
+
+    def __call__(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        time.sleep(self.delay)
+        with self.lock:
+            self.running -= 1
+        return {"y": 2 * x}
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_workers_run_that_many_batches_at_once(workers: int) -> None:
+    model = Overlap(delay=0.1)
+
+    async def main() -> list[dict[str, np.ndarray]]:
+        batcher = Batcher(model, max_batch=1, max_wait_s=0.0, workers=workers)
+        batcher.start()
+        try:
+            return await asyncio.gather(*(batcher.submit(np.full((1, 2), float(i))) for i in range(6)))
+        finally:
+            await batcher.stop()
+
+    outs = _run(main())
+    assert model.most == workers  # six one-clip batches, never more than `workers` in flight
+    assert [float(o["y"][0, 0]) for o in outs] == [2.0 * i for i in range(6)]  # each its own rows
+    with pytest.raises(ValueError, match="workers >= 1"):
+        Batcher(model, workers=0)

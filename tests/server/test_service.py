@@ -15,7 +15,7 @@ import pytest
 from server.errors import Conflict, NotFound, NotReady
 from server.metrics import Metrics
 from server.schemas import SearchIn
-from server.service import Service
+from server.service import Service, session_threads
 from server.settings import Settings
 from tests.conftest import REPO
 
@@ -65,3 +65,11 @@ def test_domain_errors_of_a_loaded_service(tmp_path: Path) -> None:
         release.set()
     finished = service.jobs.wait(job.id, timeout=30)
     assert finished is not None and finished.status == "succeeded"
+
+
+def test_session_threads_share_the_cores_between_inference_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("os.sched_getaffinity", lambda _pid: {0, 1, 2, 3, 4})
+    assert session_threads(Settings(model_dir="m")) == 0  # one worker: ONNX Runtime's own choice
+    assert session_threads(Settings(model_dir="m", inference_workers=2)) == 2  # 5 cores // 2
+    assert session_threads(Settings(model_dir="m", inference_workers=8)) == 1  # at least one each
+    assert session_threads(Settings(model_dir="m", inference_workers=2, threads=3)) == 3  # VCL_THREADS wins
