@@ -40,8 +40,11 @@ class ExportError(VclError):
     """Export failed (parity or conversion); nothing was written in place."""
 
 
-def fixture_joints(meta: dict[str, Any], count: int, fixture: Path | None = None) -> tuple[np.ndarray, str]:
-    """(count, C, T, V, M) float32 clips to check parity on, and where they come from."""
+def fixture_joints(
+    meta: dict[str, Any], count: int, fixture: Path | None = None
+) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """(count, C, T, V, M) float32 clips to check parity on, their labels (count,) when they come
+    from a prepared dataset labelled with the model's own classes (else None), and their source."""
     pipeline = meta["pipeline"]
     layout = get_layout(meta["layout"])
     run = pipeline_from_spec(pipeline)
@@ -50,7 +53,10 @@ def fixture_joints(meta: dict[str, Any], count: int, fixture: Path | None = None
         data = PreparedDataset(source)
         if data.manifest["layout"] == layout.name and data.joints.shape[2] == pipeline["num_frames"]:
             index = np.arange(count) % len(data)
-            return np.asarray(data.joints[index], dtype=np.float32), f"prepared dataset {source}"
+            labels = np.asarray(data.labels[index])
+            same_classes = data.manifest.get("class_names") == meta.get("class_names")
+            known = labels if same_classes and meta.get("class_names") and (labels >= 0).all() else None
+            return np.asarray(data.joints[index], dtype=np.float32), known, f"prepared dataset {source}"
     if layout.name == "ntu" or (layout.estimator and run.input_channels in ("xyz", "xys", "xy")):
         from skeleton.synthetic import synthetic_clip
 
@@ -60,11 +66,11 @@ def fixture_joints(meta: dict[str, Any], count: int, fixture: Path | None = None
             ).joints
             for i in range(count)
         ]
-        return np.stack(clips).astype(np.float32), "synthetic clips through the model's pipeline"
+        return np.stack(clips).astype(np.float32), None, "synthetic clips through the model's pipeline"
     rng = np.random.default_rng(0)
     shape = (count, run.output_channels, pipeline["num_frames"], layout.num_joints, pipeline["num_persons"])
     walk = np.cumsum(rng.normal(0, 0.01, shape), axis=2) + rng.normal(0, 0.3, shape[:2] + (1,) + shape[3:])
-    return walk.astype(np.float32), "smooth random walks"
+    return walk.astype(np.float32), None, "smooth random walks"
 
 
 CENTER_CLIPS = 256
@@ -75,7 +81,7 @@ def embedding_centers(
 ) -> tuple[dict[str, torch.Tensor], str]:
     """Per stream, the mean retrieval basis (mu, or the pooled feature) over ``CENTER_CLIPS``
     reference clips (the training dataset when it is there; see ``fixture_joints``)."""
-    joints, source = fixture_joints(meta, CENTER_CLIPS, fixture)
+    joints, _, source = fixture_joints(meta, CENTER_CLIPS, fixture)
     plain = ExportGraph(model).eval()
     key = "mu" if plain.gaussian else "feature"
     sums: dict[str, torch.Tensor] = {}
@@ -103,11 +109,15 @@ def explain_spec(graph: ExportGraph, outputs: dict[str, Any]) -> dict[str, Any]:
 
 
 CALIBRATION_CLIPS = 64
-# An int8 variant must give fp32's fused prediction on this share of the held-out fixture clips,
-# or the export refuses it (``lossy_int8`` keeps it anyway). Measured, docs/export.md: the official
-# model agrees on 96.9% of NTU fixture clips, but a linear probe on its features loses 24 points of
-# top-1 on UTD-MHAD in int8 (86.3% -> 62.3%), and one on our MSR Action3D VCL model 5.5 points.
-INT8_MIN_AGREEMENT = 0.99
+# The int8 guard runs both graphs on this many fixture clips after the calibration clips (held out
+# when the fixture has that many). With labels of the model's own classes (a prepared dataset),
+# int8's fused top-1 may be at most INT8_MAX_TOP1_DROP below fp32's; without, int8 must give fp32's
+# fused prediction on at least INT8_MIN_AGREEMENT of them. Otherwise the export refuses the variant
+# (``lossy_int8`` keeps it anyway). Measured, docs/export.md: where int8 stayed within 0.7 points
+# of fp32's top-1 on real data, agreement was 90.9-97.7%; where it fell by 5-24 points, 66.5-85.1%.
+INT8_GUARD_CLIPS = 256
+INT8_MAX_TOP1_DROP = 0.01
+INT8_MIN_AGREEMENT = 0.90
 
 
 def _variant(fp32_path: Path, precision: str, out: Path, calibration: np.ndarray) -> Path:
@@ -143,6 +153,37 @@ def _delta(reference: dict[str, np.ndarray], other: dict[str, np.ndarray]) -> di
     return out
 
 
+def int8_guard(
+    fp32: OnnxModel, int8: OnnxModel, clips: np.ndarray, labels: np.ndarray | None
+) -> dict[str, Any]:
+    """Whether the int8 graph may stand in for the fp32 one, judged on held-out clips (N, C, T, V,
+    M): with labels (N,), fused top-1 at most ``INT8_MAX_TOP1_DROP`` below fp32's; without, the
+    same fused argmax on at least ``INT8_MIN_AGREEMENT`` of the clips. Returns the figures,
+    ``passed`` and a ``reason`` naming them."""
+    predictions = {}
+    for name, model in (("fp32", fp32), ("int8", int8)):
+        logits = [model.run(clips[i : i + 32])["fused_logits"] for i in range(0, len(clips), 32)]
+        predictions[name] = np.concatenate(logits).argmax(1)
+    agreement = float((predictions["int8"] == predictions["fp32"]).mean())
+    out: dict[str, Any] = {"clips": len(clips), "fused_argmax_agreement": agreement}
+    if labels is not None:
+        top1 = {name: float((p == labels).mean()) for name, p in predictions.items()}
+        drop = top1["fp32"] - top1["int8"]
+        out.update(criterion="top1", top1_fp32=top1["fp32"], top1_int8=top1["int8"])
+        out["passed"] = drop <= INT8_MAX_TOP1_DROP + 1e-9
+        out["reason"] = (
+            f"fused top-1 {top1['int8']:.1%} against fp32's {top1['fp32']:.1%} on {len(clips)} labelled "
+            f"held-out clips (at most {100 * INT8_MAX_TOP1_DROP:g} point below allowed)"
+        )
+    else:
+        out.update(criterion="agreement", passed=agreement >= INT8_MIN_AGREEMENT)
+        out["reason"] = (
+            f"fp32's fused prediction on {agreement:.1%} of {len(clips)} held-out clips (at least "
+            f"{INT8_MIN_AGREEMENT:.0%} needed)"
+        )
+    return out
+
+
 def export_checkpoint(
     checkpoint: str | Path,
     out: str | Path,
@@ -157,8 +198,8 @@ def export_checkpoint(
 ) -> dict[str, Any]:
     """Export, check, write; returns the manifest. ``fold_bn``: export ``export.fold``'s rewrite
     (BatchNorms folded, one GEMM per graph convolution; 1.0-1.25x plain in ONNX Runtime, measured
-    in docs/export.md). An int8 variant whose fused predictions differ from fp32's on more than
-    1% of the held-out fixture clips is refused (``ExportError``) unless ``lossy_int8``.
+    in docs/export.md). An int8 variant that fails ``int8_guard`` on held-out fixture clips is
+    refused (``ExportError``) unless ``lossy_int8``; the verdict is in the manifest.
     ``calibrate``: score its validation clips with the exported graph and write the manifest's
     ``uncertainty`` block (``export.reference``)."""
     checkpoint, out = Path(checkpoint), Path(out)
@@ -230,7 +271,7 @@ def export_checkpoint(
             else None,
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
-        joints, source = fixture_joints(meta, max(max_batch, 32), fixture)
+        joints, _, source = fixture_joints(meta, max(max_batch, 32), fixture)
         runtime = OnnxModel(tmp)
         parity = check_parity(graph, runtime, joints, (*PARITY_BATCHES, max_batch), tolerance)
         parity["fixture"] = source
@@ -250,22 +291,25 @@ def export_checkpoint(
             manifest["uncertainty"] = reference_block(runtime, calibrate)
         reference = runtime.run(joints)
         manifest["variants"] = {}
-        calibration = joints
-        if "int8" in precisions:  # clips after the fixture's own, so that the recorded delta is held out
-            calibration = fixture_joints(meta, len(joints) + CALIBRATION_CLIPS, fixture)[0][len(joints) :]
+        calibration, guard, guard_labels = joints, joints, None
+        if "int8" in precisions:  # clips after the fixture's own: calibration, then the guard's
+            first = len(joints) + CALIBRATION_CLIPS
+            clips, labels, _ = fixture_joints(meta, first + INT8_GUARD_CLIPS, fixture)
+            calibration, guard = clips[len(joints) : first], clips[first:]
+            guard_labels = labels[first:] if labels is not None else None
         for precision in precisions:
             path = _variant(tmp / "model.onnx", precision, tmp, calibration)
             manifest["variants"][precision] = {"file": path.name, "sha256": sha256_file(path)}
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
             delta = _delta(reference, OnnxModel(tmp, precision=precision).run(joints))
             manifest["variants"][precision]["accuracy_delta_vs_fp32"] = delta
-            agreement = delta.get("fused_argmax_agreement")
-            lossy = agreement is not None and agreement < INT8_MIN_AGREEMENT
-            if precision == "int8" and lossy and not lossy_int8:
-                raise ExportError(
-                    f"{checkpoint}: the int8 variant gives fp32's fused prediction on only {agreement:.1%} "
-                    f"of {len(joints)} held-out fixture clips (at least {INT8_MIN_AGREEMENT:.0%} needed): "
-                    "export without --precision int8, or pass --lossy-int8 to keep it anyway"
-                )
+            if precision == "int8" and "fused_logits" in reference:
+                verdict = int8_guard(runtime, OnnxModel(tmp, precision="int8"), guard, guard_labels)
+                manifest["variants"]["int8"]["guard"] = verdict
+                if not verdict["passed"] and not lossy_int8:
+                    raise ExportError(
+                        f"{checkpoint}: the int8 variant is refused: {verdict['reason']}; export "
+                        "without --precision int8, or pass --lossy-int8 to keep it anyway"
+                    )
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest

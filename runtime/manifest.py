@@ -26,10 +26,13 @@ class RuntimeModelError(VclError):
 
 @dataclass(frozen=True)
 class VariantFile:
-    """A reduced-precision copy of the graph (``fp16``, ``int8``) listed in the manifest."""
+    """A reduced-precision copy of the graph (``fp16``, ``int8``) listed in the manifest.
+    ``guard_passed``: the export's int8 guard verdict (``export.onnx_export.int8_guard``; False
+    for a variant kept with ``--lossy-int8``), None where none was recorded."""
 
     file: str
     sha256: str
+    guard_passed: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -173,7 +176,8 @@ def parse_manifest(raw: dict[str, Any], path: Path) -> ModelManifest:
     for name, v in (raw.get("variants") or {}).items():
         if not (isinstance(v, dict) and isinstance(v.get("file"), str) and isinstance(v.get("sha256"), str)):
             raise RuntimeModelError(f"{path}: field 'variants.{name}': expected file and sha256")
-        variants[name] = VariantFile(v["file"], v["sha256"])
+        passed = (v.get("guard") or {}).get("passed")
+        variants[name] = VariantFile(v["file"], v["sha256"], passed if isinstance(passed, bool) else None)
     try:
         uncertainty = parse_reference(raw.get("uncertainty"), path)
     except UncertaintyBlockError as err:

@@ -218,6 +218,7 @@ class ModelInfo(BaseModel):
     bones: list[list[int]]
     preview_up_axis: int = Field(description="the vertical axis of preprocessed skeletons")
     providers: list[str]
+    precision: str = Field(default="fp32", description="the graph served: fp32 or a variant (VCL_PRECISION)")
 
 
 class IndexInfo(BaseModel):

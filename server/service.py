@@ -33,7 +33,7 @@ from index.build import CLIP_SUFFIXES, from_clips, from_files, from_prepared
 from index.store import IndexStoreError
 from index.vote import VOTE_K
 from runtime.attribution import CAM_OUTPUT, require_explain
-from runtime.manifest import ExplainSpec
+from runtime.manifest import ExplainSpec, read_manifest
 from runtime.model import OnnxModel, RuntimeModelError
 from runtime.scores import fused_sigma
 from server.answers import add_explanations, classify_results, embed_results, skeleton_json
@@ -103,7 +103,19 @@ class Service:
     def load(self) -> None:
         """Load and warm the model, and the index when one is configured and built."""
         st = self.settings
-        model = OnnxModel(st.model_dir, threads=session_threads(st), spin=False, require_gpu=st.require_gpu)
+        variant = read_manifest(Path(st.model_dir)).variants.get(st.precision)
+        if variant is not None and variant.guard_passed is False:
+            raise RuntimeModelError(
+                f"VCL_PRECISION={st.precision}: the model's {st.precision} variant failed its export "
+                "guard (kept with --lossy-int8); serve fp32 or re-export"
+            )
+        model = OnnxModel(
+            st.model_dir,
+            precision=st.precision,
+            threads=session_threads(st),
+            spin=False,
+            require_gpu=st.require_gpu,
+        )
         m = model.manifest
         model.run(np.zeros((1, *m.input_shape), np.float32))  # warm-up
         self.model = model
@@ -251,6 +263,7 @@ class Service:
             # the vertical axis of preprocessed skeletons (vcl-official turns the spine onto +z)
             preview_up_axis=2 if m.pipeline.get("name") == "vcl-official" else layout.up_axis,
             providers=list(model.providers),
+            precision=model.precision,
         )
 
     def index_info(self) -> IndexInfo:

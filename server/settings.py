@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     unknown_threshold: float | None = None
     max_clips: Annotated[int, Field(ge=1)] = 64
     threads: Annotated[int, Field(ge=0)] = 0
+    precision: Literal["fp32", "fp16", "int8"] = "fp32"
     data_root: str | None = None
     max_body_bytes: Annotated[int, Field(ge=1024)] = 64 * 1024 * 1024
     max_frames: Annotated[int, Field(ge=1)] = 3000

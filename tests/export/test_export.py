@@ -180,18 +180,59 @@ def test_embedding_is_the_centred_mu(vcl_export: tuple[Path, Path]) -> None:
     np.testing.assert_allclose(sigma, np.concatenate(sigmas, axis=1), rtol=1e-5)
 
 
+class _Fixed:
+    """A stand-in runtime answering fixed fused logits (one row per clip index)."""
+
+    def __init__(self, predictions: list[int], classes: int = 3) -> None:
+        self.logits = np.eye(classes, dtype=np.float32)[predictions]
+
+    def run(self, clips: np.ndarray) -> dict[str, np.ndarray]:
+        return {"fused_logits": self.logits[clips[:, 0, 0, 0, 0].astype(int)]}
+
+
+def test_int8_guard_judges_top1_with_labels_and_agreement_without() -> None:
+    from export.onnx_export import int8_guard
+
+    clips = np.zeros((100, 1, 1, 1, 1), np.float32)
+    clips[:, 0, 0, 0, 0] = np.arange(100)
+    labels = np.zeros(100, int)
+    fp32 = _Fixed([0] * 100)
+    one_off = _Fixed([1] + [0] * 99)  # one clip of 100 wrong: 1 point, the largest drop allowed
+    verdict = int8_guard(fp32, one_off, clips, labels)  # type: ignore[arg-type]
+    assert verdict["passed"] and verdict["criterion"] == "top1"
+    assert (verdict["top1_fp32"], verdict["top1_int8"], verdict["fused_argmax_agreement"]) == (
+        1.0,
+        0.99,
+        0.99,
+    )
+    assert not int8_guard(fp32, _Fixed([1, 1] + [0] * 98), clips, labels)["passed"]  # type: ignore[arg-type]
+    # a changed prediction that corrects an fp32 error costs nothing
+    assert int8_guard(_Fixed([2] * 5 + [0] * 95), _Fixed([0] * 100), clips, labels)["passed"]  # type: ignore[arg-type]
+    # no labels: agreement, at least 90%
+    assert int8_guard(fp32, _Fixed([1] * 10 + [0] * 90), clips, None)["passed"]  # type: ignore[arg-type]
+    refused = int8_guard(fp32, _Fixed([1] * 11 + [0] * 89), clips, None)  # type: ignore[arg-type]
+    assert not refused["passed"] and "89.0% of 100 held-out clips" in refused["reason"]
+
+
 def test_a_lossy_int8_variant_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The guard compares the recorded held-out agreement with INT8_MIN_AGREEMENT; above 1 no int8
-    variant can pass it, so the refusal (and lossy_int8's override) is checked deterministically."""
+    """With the bars set past reach no int8 variant can pass the guard, so the refusal (and
+    lossy_int8's override) is checked deterministically; the tiny model's fixture is its own
+    labelled dataset, so the guard judges top-1."""
     import export.onnx_export as onnx_export
     from tests.conftest import _probe_classifiers, tiny_exported_model
 
     data, _ = tiny_exported_model(tmp_path, seed=3, streams="[joint]")
     checkpoint = _probe_classifiers(tmp_path / "run" / "checkpoints" / "last", data, tmp_path / "classified")
-    monkeypatch.setattr(onnx_export, "INT8_MIN_AGREEMENT", 1.01)
+    monkeypatch.setattr(onnx_export, "INT8_MAX_TOP1_DROP", -1.01)
     out = tmp_path / "int8"
-    with pytest.raises(ExportError, match=r"int8 variant gives fp32's fused prediction on only"):
+    with pytest.raises(ExportError, match=r"int8 variant is refused: fused top-1 .* labelled held-out clips"):
         export_checkpoint(checkpoint, out, precisions=("int8",), max_batch=8)
     assert not out.exists()  # nothing half-written
     manifest = export_checkpoint(checkpoint, out, precisions=("int8",), max_batch=8, lossy_int8=True)
+    guard = manifest["variants"]["int8"]["guard"]
+    assert (
+        guard["criterion"] == "top1"
+        and not guard["passed"]
+        and guard["clips"] == onnx_export.INT8_GUARD_CLIPS
+    )
     assert 0 <= manifest["variants"]["int8"]["accuracy_delta_vs_fp32"]["fused_argmax_agreement"] <= 1

@@ -18,6 +18,7 @@ from server.schemas import SearchIn
 from server.service import Service, session_threads
 from server.settings import Settings
 from tests.conftest import REPO
+from tests.server.conftest import ServiceFiles
 
 
 def test_the_service_imports_no_web_framework() -> None:
@@ -73,3 +74,31 @@ def test_session_threads_share_the_cores_between_inference_workers(monkeypatch: 
     assert session_threads(Settings(model_dir="m", inference_workers=2)) == 2  # 5 cores // 2
     assert session_threads(Settings(model_dir="m", inference_workers=8)) == 1  # at least one each
     assert session_threads(Settings(model_dir="m", inference_workers=2, threads=3)) == 3  # VCL_THREADS wins
+
+
+@pytest.mark.parametrize("passed", [True, False])
+def test_vcl_precision_serves_a_guarded_variant_and_refuses_a_lossy_one(
+    service_files: ServiceFiles, tmp_path: Path, passed: bool
+) -> None:
+    import json
+    import shutil
+
+    from runtime.model import RuntimeModelError
+
+    model = tmp_path / "model"
+    shutil.copytree(service_files.model, model)
+    manifest = json.loads((model / "manifest.json").read_text())
+    # an int8 entry naming the fp32 graph itself: what is under test is the service's policy
+    manifest["variants"] = {
+        "int8": {"file": "model.onnx", "sha256": manifest["model_sha256"], "guard": {"passed": passed}}
+    }
+    (model / "manifest.json").write_text(json.dumps(manifest))
+    service = Service(Settings(model_dir=str(model), precision="int8"), Metrics())
+    if passed:
+        service.load()
+        service.ready = True  # what start() sets once the batcher runs
+        assert service.model_info().precision == "int8"
+    else:
+        with pytest.raises(RuntimeModelError, match=r"VCL_PRECISION=int8: .* failed its export guard"):
+            service.load()
+    assert Service(Settings(model_dir=str(model)), Metrics()).settings.precision == "fp32"  # the default
