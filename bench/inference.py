@@ -6,7 +6,9 @@ the plain export of earlier versions) and as ``vcl export`` writes it by default
 folded, graph convolutions as one GEMM; fp32 and the static int8 variant). Times these three in
 ONNX Runtime and PyTorch eager, calls alternated engine by engine on the same inputs, at each
 batch size: clips/s, latency p50/p99 (medians over ``--repeats`` rounds), the ratio to the plain
-export and the share of the machine's measured float32 matmul rate. With the official model it
+export and the share of the machine's measured float32 matmul rate. The sessions do not spin
+(``OnnxModel(spin=False)``, as the server runs them), so that one's idle threads cannot slow the
+next one's call. With the official model it
 also prints the fused predictions of the five NTU reference clips per engine.
 
 Usage: python bench/inference.py [--repeats 10] [--threads 0] [--batches 1 32]
@@ -63,9 +65,11 @@ def main() -> None:
             checkpoint, folded_dir, precisions=("int8",), max_batch=8, lossy_int8=True
         )
         engines = {
-            "ort plain": OnnxModel(plain_dir, threads=args.threads),
-            "ort folded": OnnxModel(folded_dir, threads=args.threads),
-            "ort int8": OnnxModel(folded_dir, precision="int8", threads=args.threads),
+            # no spinning (the server's setting): alternated, a spinning session's idle threads
+            # would take the cores of the next session's call (1.45-1.58x slower, docs/server.md)
+            "ort plain": OnnxModel(plain_dir, threads=args.threads, spin=False),
+            "ort folded": OnnxModel(folded_dir, threads=args.threads, spin=False),
+            "ort int8": OnnxModel(folded_dir, precision="int8", threads=args.threads, spin=False),
         }
         model, _ = load_checkpoint(checkpoint)
         graph = ExportGraph(model).eval()

@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VCL=.venv/bin/vcl
 dataset=$1 method=$2 runs=${3:-runs/ssl}
-OUT=runs/label_linear
+OUT=${OUT:-runs/label_linear}  # the environment may name another (a second pretraining seed)
 data=data/${dataset}_m1
 model=$runs/${dataset}_$method/checkpoints/last
 mkdir -p $OUT

@@ -3,8 +3,9 @@ JSONs kept under docs/results/raw/issue16/: test top-1 against labelled clips pe
 per dataset, one line per method (mean over the seeds present, bars = min..max), for
 semi-supervised fine-tuning (``label_m099/`` from bench/label_efficiency.sh on the momentum-0.99
 encoders, the from-scratch lines from ``label/``) and for the three-stream linear probe
-(``label_linear/``, bench/linear_per_class.sh; the ridge floor on the same K clips,
-bench/ridge_floor.py --per-class); and the fused linear probe of every kept
+(``label_linear/``, bench/linear_per_class.sh, pooled with ``label_linear_s1/``, the encoders of a
+second pretraining seed; the ridge floor on the same K clips, bench/ridge_floor.py --per-class);
+and the fused linear probe of every kept
 pretraining checkpoint against the ridge floor (``ssl/``: the first study, key-encoder momentum
 0.999, dashed; ``ssl_m099/``: momentum 0.99, solid; bench/ssl_study.sh).
 Usage: python bench/plot_label_efficiency.py [--out docs/results] [--table]"""
@@ -49,6 +50,19 @@ def semi_files(name: str, method: str, k: str) -> list[Path]:
 
 
 SHOTS = (1, 2, 5, 10)
+LINEAR_STUDIES = ("label_linear", "label_linear_s1")  # pretraining seeds 0 and 1 (ridge: seed 0 only)
+
+
+def linear_values(name: str, method: str, k: str) -> tuple[list[float], int]:
+    """Fused top-1 (%) of every labelled draw of one linear-probe cell, pooled over the pretraining
+    seeds present, and how many pretraining seeds that is."""
+    values, studies = [], 0
+    for study in LINEAR_STUDIES:
+        path = RAW / study / f"{name}_{method}_{k}.json"
+        if path.is_file():
+            values += [100 * r["fused"]["top1"] for r in json.loads(path.read_text())["metrics"]["seeds"]]
+            studies += 1
+    return values, studies
 
 
 def top1(path: Path, stream: str) -> float:
@@ -58,12 +72,12 @@ def top1(path: Path, stream: str) -> float:
 def label_panel(ax: plt.Axes, name: str, title: str, all_shots: float, linear: bool = False) -> None:
     xs = [*SHOTS, all_shots]
     for method, label in (LINEAR if linear else METHODS).items():
-        points = []
+        points, pretrained = [], 0
         for k in [*(f"k{s}" for s in SHOTS), "all"]:
             if linear:
-                path = RAW / "label_linear" / f"{name}_{method}_{k}.json"
-                seeds = json.loads(path.read_text())["metrics"]["seeds"] if path.is_file() else []
-                points.append([100 * r["fused"]["top1"] for r in seeds])
+                values, studies = linear_values(name, method, k)
+                points.append(values)
+                pretrained = max(pretrained, studies)
             else:
                 points.append([top1(f, "joint") for f in semi_files(name, method, k)])
         if not any(points):
@@ -80,7 +94,7 @@ def label_panel(ax: plt.Axes, name: str, title: str, all_shots: float, linear: b
             fmt="o-",
             capsize=3,
             color=COLORS[method],
-            label=f"{label} ({seeds} {'draws' if linear else 'seed(s)'})",
+            label=f"{label} ({seeds} {f'draws, {pretrained} pretraining seed(s)' if linear else 'seed(s)'})",
         )
     ax.set_xscale("log")
     ax.set_xticks(xs)
@@ -129,12 +143,10 @@ def print_table() -> None:
         for method, label in LINEAR.items():
             cells = []
             for k in [*(f"k{s}" for s in SHOTS), "all"]:
-                path = RAW / "label_linear" / f"{name}_{method}_{k}.json"
-                if not path.is_file():
-                    cells.append("—")
-                    continue
-                values = [100 * r["fused"]["top1"] for r in json.loads(path.read_text())["metrics"]["seeds"]]
-                cells.append(f"{np.mean(values):.1f} ({min(values):.1f}-{max(values):.1f})")
+                values, _ = linear_values(name, method, k)
+                cells.append(
+                    f"{np.mean(values):.1f} ({min(values):.1f}-{max(values):.1f})" if values else "—"
+                )
             print(f"| {title} | {label} | " + " | ".join(cells) + " |")
 
 
