@@ -42,6 +42,12 @@ def temporal_crop(
     return x.permute(0, 2, 1, 3, 4)[batch, frames].permute(0, 2, 1, 3, 4)
 
 
+def with_rest(x: torch.Tensor, moved: torch.Tensor) -> torch.Tensor:
+    """``moved`` (the first channels of x, transformed) followed by x's remaining channels (a
+    score, untouched): (N, c, T, V, M) and (N, C, T, V, M) -> (N, C, T, V, M)."""
+    return moved if moved.shape[1] == x.shape[1] else torch.cat([moved, x[:, moved.shape[1] :]], dim=1)
+
+
 def shear(
     x: torch.Tensor,
     amplitude: float = 0.5,
@@ -58,8 +64,7 @@ def shear(
     off = (torch.rand(n, c * (c - 1), generator=generator) * 2 - 1) * amplitude
     matrix = torch.eye(c).repeat(n, 1, 1)
     matrix[:, ~torch.eye(c, dtype=torch.bool)] = off
-    sheared = torch.einsum("nij,njtvm->nitvm", matrix.to(x.device, x.dtype), x[:, :c])
-    return sheared if c == x.shape[1] else torch.cat([sheared, x[:, c:]], dim=1)
+    return with_rest(x, torch.einsum("nij,njtvm->nitvm", matrix.to(x.device, x.dtype), x[:, :c]))
 
 
 def rotation_matrices(angles: torch.Tensor) -> torch.Tensor:
@@ -94,8 +99,7 @@ def rotate(
         return x
     angles = (torch.rand(n, 1 if c == 2 else 3, generator=generator) * 2 - 1) * math.radians(max_degrees)
     matrix = rotation_matrices(angles).to(x.device, x.dtype)
-    rotated = torch.einsum("nij,njtvm->nitvm", matrix, x[:, :c])
-    return rotated if c == x.shape[1] else torch.cat([rotated, x[:, c:]], dim=1)
+    return with_rest(x, torch.einsum("nij,njtvm->nitvm", matrix, x[:, :c]))
 
 
 def jitter(
@@ -111,8 +115,7 @@ def jitter(
         return x
     present = (x[:, :c] != 0).any(dim=1, keepdim=True)
     noise = torch.randn(x[:, :c].shape, generator=generator).to(x.device, x.dtype) * std
-    moved = x[:, :c] + noise * present
-    return moved if c == x.shape[1] else torch.cat([moved, x[:, c:]], dim=1)
+    return with_rest(x, x[:, :c] + noise * present)
 
 
 def augment(
