@@ -94,7 +94,7 @@ def label_panel(ax: plt.Axes, name: str, title: str, all_shots: float, linear: b
             fmt="o-",
             capsize=3,
             color=COLORS[method],
-            label=f"{label} ({seeds} {f'draws, {pretrained} pretraining seed(s)' if linear else 'seed(s)'})",
+            label=f"{label} ({seeds} {'seed(s)' if not linear else 'draws' if method == 'ridge' else f'draws, {pretrained} pretraining seed(s)'})",
         )
     ax.set_xscale("log")
     ax.set_xticks(xs)
