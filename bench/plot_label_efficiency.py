@@ -87,6 +87,13 @@ def label_panel(ax: plt.Axes, name: str, title: str, all_shots: float, linear: b
         low = [m - min(p) for m, (_, p) in zip(mean, kept, strict=True)]
         high = [max(p) - m for m, (_, p) in zip(mean, kept, strict=True)]
         seeds = max(len(p) for p in points)
+        count = (
+            "seed(s)"
+            if not linear
+            else "draws"
+            if method == "ridge"
+            else f"draws, {pretrained} pretraining seeds"
+        )
         ax.errorbar(
             [x for x, _ in kept],
             mean,
@@ -94,7 +101,7 @@ def label_panel(ax: plt.Axes, name: str, title: str, all_shots: float, linear: b
             fmt="o-",
             capsize=3,
             color=COLORS[method],
-            label=f"{label} ({seeds} {'seed(s)' if not linear else 'draws' if method == 'ridge' else f'draws, {pretrained} pretraining seed(s)'})",
+            label=f"{label} ({seeds} {count})",
         )
     ax.set_xscale("log")
     ax.set_xticks(xs)
