@@ -18,8 +18,8 @@ from tests.conftest import TINY_MODEL
 from train.config import load_config
 from train.evaluate import EvalConfig, EvalError, Evaluation, fuse, write_result
 from train.fitting import classify, train_network
-from train.probe import linear_probe_layer
 from train.model import StreamEncoder
+from train.probe import linear_probe_layer
 from train.semi import labelled_subset, per_class_subset
 from train.trainer import train
 from train.uncertainty import auroc, corrupt, risk_coverage
