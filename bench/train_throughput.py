@@ -79,7 +79,7 @@ def child(args: argparse.Namespace) -> None:
         method.compute_dtype = torch.bfloat16
     set_aggregate_first(method, args.variant in ("bf16", "bf16-rand-mask", "compile"))
     if args.variant not in NEW_MASK:
-        train.stgcn.keep_mask = rand_keep_mask  # type: ignore[assignment]
+        train.stgcn.keep_mask = rand_keep_mask
     optimizer = torch.optim.AdamW(method.query.parameters(), lr=0.002, weight_decay=1e-4)
     x = torch.randn(args.batch, 3, 50, 25, 2)
     if args.variant == "compile":
