@@ -77,7 +77,7 @@ def test_exported_probe_does_not_amplify_a_nearly_dead_feature() -> None:
     informative = torch.eye(3)[y] * 2 + 0.3 * torch.randn(60, 3, generator=g)  # stds ~0.9-1
     dead = 0.5 + 5e-3 * torch.randn(60, 1, generator=g)  # a ReLU channel that hardly moves
     x = torch.cat([informative, dead], 1)
-    layer = linear_probe_layer(x, y, 3, epochs=200)
+    layer = linear_probe_layer(x, y, 3, epochs=200).requires_grad_(False)
     assert float((layer(x).argmax(1) == y).float().mean()) == 1.0
     # floored at the median std (~0.9), the dead feature's folded weight stays below the others';
     # scaled by its own std (5e-3, as before the floor) it came out at 23 against 1.7, and a
