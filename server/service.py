@@ -33,7 +33,7 @@ from index.build import CLIP_SUFFIXES, from_clips, from_files, from_prepared
 from index.store import IndexStoreError
 from index.vote import VOTE_K
 from runtime.attribution import CAM_OUTPUT, require_explain
-from runtime.manifest import ExplainSpec, read_manifest
+from runtime.manifest import ExplainSpec
 from runtime.model import OnnxModel, RuntimeModelError
 from runtime.scores import fused_sigma
 from server.answers import add_explanations, classify_results, embed_results, skeleton_json
@@ -103,12 +103,6 @@ class Service:
     def load(self) -> None:
         """Load and warm the model, and the index when one is configured and built."""
         st = self.settings
-        variant = read_manifest(Path(st.model_dir)).variants.get(st.precision)
-        if variant is not None and variant.guard_passed is False:
-            raise RuntimeModelError(
-                f"VCL_PRECISION={st.precision}: the model's {st.precision} variant failed its export "
-                "guard (kept with --lossy-int8); serve fp32 or re-export"
-            )
         model = OnnxModel(
             st.model_dir,
             precision=st.precision,
@@ -117,6 +111,12 @@ class Service:
             require_gpu=st.require_gpu,
         )
         m = model.manifest
+        variant = m.variants.get(st.precision)
+        if variant is not None and variant.guard_passed is False:
+            raise RuntimeModelError(
+                f"VCL_PRECISION={st.precision}: the model's {st.precision} variant failed its export "
+                "guard (kept with --lossy-int8); serve fp32 or re-export"
+            )
         model.run(np.zeros((1, *m.input_shape), np.float32))  # warm-up
         self.model = model
         for provider in model.providers:

@@ -214,15 +214,12 @@ class Trainer:
         chosen = np.sort(np.random.default_rng(self.config.run.seed).permutation(index)[:256])
         x = torch.from_numpy(np.ascontiguousarray(self.dataset.joints[chosen]))
         generator = torch.Generator().manual_seed(self.config.run.seed)
+        return self.view(x, generator).to(self.device), self.view(x, generator).to(self.device)
+
+    def view(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """One augmented view of joints (N, C, T, V, M) with the config's augmentations."""
         a = self.config.augment
-        return (
-            augment(x, a.crop_padding_ratio, a.shear, generator, self.coords, a.rotation, a.noise).to(
-                self.device
-            ),
-            augment(x, a.crop_padding_ratio, a.shear, generator, self.coords, a.rotation, a.noise).to(
-                self.device
-            ),
-        )
+        return augment(x, a.crop_padding_ratio, a.shear, generator, self.coords, a.rotation, a.noise)
 
     def heldout(self) -> dict[str, float]:
         """Held-out InfoNCE per stream (``heldout/<stream>``) and its mean (``heldout/info_nce``)."""
@@ -313,9 +310,7 @@ class Trainer:
         )
         for i in bar:
             x = self.joints[batches[i]]
-            a = config.augment
-            view_q = augment(x, a.crop_padding_ratio, a.shear, generator, self.coords, a.rotation, a.noise)
-            view_k = augment(x, a.crop_padding_ratio, a.shear, generator, self.coords, a.rotation, a.noise)
+            view_q, view_k = self.view(x, generator), self.view(x, generator)
             kl_weight = kl_weight_at(config, self.epoch + i / steps)
             autocast = (
                 torch.autocast(self.device.type, dtype=self.amp_dtype)
