@@ -10,6 +10,7 @@ from typing import Any
 from skeleton.datasets import DATASETS
 from skeleton.errors import SkeletonError
 from skeleton.layouts import LAYOUTS
+from skeleton.merge import merge_datasets, parse_source
 from skeleton.pipelines import PIPELINES
 from skeleton.prepare import prepare_dataset
 from skeleton.prepared import PreparedDataset
@@ -57,6 +58,20 @@ def add_data_commands(subparsers: argparse._SubParsersAction) -> None:
     prep.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
     prep.add_argument("--quiet", action="store_true", help="no progress bar")
     prep.set_defaults(func=_prepare)
+
+    merge = sub.add_parser("merge", help="several prepared datasets of one layout -> one")
+    merge.add_argument(
+        "sources",
+        nargs="+",
+        metavar="DIR[:PART]",
+        help="prepared datasets; PART: split (keep train/test, the default), train (its training "
+        "clips only) or all (every clip as training data, e.g. for pretraining)",
+    )
+    merge.add_argument("--out", type=Path, required=True, help="output directory")
+    merge.add_argument("--protocol", default="xsub", help="the protocol whose parts are kept (default xsub)")
+    merge.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
+    merge.add_argument("--quiet", action="store_true", help="no progress bar")
+    merge.set_defaults(func=_merge)
 
     info = sub.add_parser("info", help="summary of a prepared dataset")
     info.add_argument("directory", type=Path)
@@ -112,6 +127,25 @@ def _prepare(args: argparse.Namespace) -> int:
         print(f"  {protocol}: train {parts['train']}, test {parts['test']}")
     if counts["skipped"]:
         print(f"skipped {counts['skipped']} bad input(s); reasons in {args.out / 'skipped.json'}")
+    return 0
+
+
+def _merge(args: argparse.Namespace) -> int:
+    manifest = merge_datasets(
+        [parse_source(s) for s in args.sources],
+        args.out,
+        protocol=args.protocol,
+        progress=not args.quiet,
+        overwrite=args.overwrite,
+    )
+    parts = manifest["splits"][args.protocol]
+    print(
+        f"merged {manifest['num_samples']} clips from {len(args.sources)} datasets into {args.out} "
+        f"(layout {manifest['layout']}, {manifest['num_classes']} classes); "
+        f"{args.protocol}: train {parts['train']}, test {parts['test']}"
+    )
+    for source in manifest["source"]["merged"]:
+        print(f"  {source['path']} ({source['part']}): {source['clips']} clips, {source['train']} to train")
     return 0
 
 

@@ -18,7 +18,9 @@ lowest score of the joints combined. Declared mappings (``MAPPINGS``):
   index and pinky, hand tips = index, thumbs = thumbs, feet = foot index;
 - ``kinect_v1 -> ntu`` and ``msr -> ntu``: same joints by name (MSR's left and right swapped,
   its labels being mirrored, see ``layouts.MSR``), neck 35% of the way from the shoulder centre
-  to the head, hand tips extrapolated from wrist to hand, thumbs = hands.
+  to the head, hand tips extrapolated from wrist to hand, thumbs = hands;
+- ``msr -> kinect_v1``: the same 20 body points by name (MSR's left and right swapped), nothing
+  synthesised: MSR Action3D and UTD-MHAD in one layout, e.g. to pretrain on both (``merge``).
 
 Other pairs go through an intermediate layout (``openpose18 -> coco17 -> ntu``).
 The ratios come from the bone lengths of a 1.75 m adult (``synthetic._BONES``).
@@ -179,6 +181,7 @@ MAPPINGS: dict[tuple[str, str], Mapping] = {
         Mapping("mediapipe33", "coco17", _TO_COCO),
         Mapping("kinect_v1", "ntu", _kinect_like(KINECT_V1_NAMES)),
         Mapping("msr", "ntu", _kinect_like(MSR_NAMES)),
+        Mapping("msr", "kinect_v1", {KINECT_V1_NAMES[ntu]: same(msr) for ntu, msr in MSR_NAMES.items()}),
     )
 }
 
