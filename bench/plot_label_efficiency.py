@@ -7,7 +7,8 @@ encoders, the from-scratch lines from ``label/``) and for the three-stream linea
 second pretraining seed; the ridge floor on the same K clips, bench/ridge_floor.py --per-class);
 and the fused linear probe of every kept
 pretraining checkpoint against the ridge floor (``ssl/``: the first study, key-encoder momentum
-0.999, dashed; ``ssl_m099/``: momentum 0.99, solid; bench/ssl_study.sh).
+0.999, dashed; ``ssl_m099/``: momentum 0.99, solid; bench/ssl_study.sh; ``pool/``: momentum 0.99
+pretrained with the other dataset's clips too, dash-dotted; bench/pool_study.sh).
 Usage: python bench/plot_label_efficiency.py [--out docs/results] [--table]"""
 
 from __future__ import annotations
@@ -39,7 +40,11 @@ COLORS = {
     "random": "tab:gray",
     "ridge": "black",
 }
-STUDIES = {"ssl": ("momentum 0.999", "--"), "ssl_m099": ("momentum 0.99", "-")}
+STUDIES = {
+    "ssl": ("momentum 0.999", "--"),
+    "ssl_m099": ("momentum 0.99", "-"),
+    "pool": ("0.99, + the other dataset's clips", "-."),
+}
 
 
 def semi_files(name: str, method: str, k: str) -> list[Path]:
