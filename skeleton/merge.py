@@ -80,7 +80,11 @@ def merge_datasets(
     if out.exists() and not overwrite:
         raise DatasetError(f"{out}: already exists; choose another --out or pass --overwrite")
     datasets = []
+    seen: set[Path] = set()
     for directory, part in sources:
+        if Path(directory).resolve() in seen:
+            raise DatasetError(f"{directory}: given twice (its clips would be duplicated)")
+        seen.add(Path(directory).resolve())
         if part not in PARTS:
             raise DatasetError(f"{directory}: part must be one of {', '.join(PARTS)}, got {part!r}")
         if Path(directory).resolve() == out.resolve():

@@ -108,6 +108,8 @@ def test_merge_refuses_what_does_not_fit(tmp_path: Path, two_datasets: tuple[Pat
     )
     with pytest.raises(DatasetError, match=r"kinect: layout 'kinect_v1' differs from .*'ntu'"):
         merge_datasets([(a, "split"), (kinect, "all")], tmp_path / "m", progress=False)
+    with pytest.raises(DatasetError, match="given twice"):
+        merge_datasets([(a, "split"), (a, "all")], tmp_path / "m", progress=False)
     with pytest.raises(DatasetError, match="at least two sources"):
         merge_datasets([(a, "split")], tmp_path / "m", progress=False)
     with pytest.raises(DatasetError, match="no protocol 'xview'"):
