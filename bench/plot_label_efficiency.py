@@ -130,10 +130,10 @@ def curve_panel(ax: plt.Axes, name: str, title: str, floor: float) -> None:
                 epochs, values = [0, *epochs], [top1(start, "fused"), *values]
             label = f"{METHODS[method].split()[0]}, {what}"
             ax.plot(epochs, values, "o", ls=style, color=COLORS[method], label=label)
-    ax.axhline(floor, color="k", ls=":", lw=1, label=f"ridge floor {floor}")
+    ax.axhline(floor, color="k", ls=":", lw=1, label="ridge floor (raw coordinates)")
+    ax.annotate(f"{floor}", (0, floor), xytext=(2, 2), textcoords="offset points", fontsize=7)
     ax.set(xlabel="pretraining epoch", ylabel="fused linear probe top-1 (%)", title=title, ylim=(0, 100))
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=7)
 
 
 def print_table() -> None:
@@ -188,6 +188,10 @@ def main() -> None:
                 label_panel(ax, name, title, all_shots, linear=plot == "linear")
         fig.suptitle(titles[plot], fontsize=9)
         fig.tight_layout()
+        if plot == "curve":  # one legend under both panels: inside, it would hide the curves
+            fig.set_figheight(4.3)
+            fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=3, fontsize=7)
+            fig.tight_layout(rect=(0, 0.13, 1, 1))
         fig.savefig(args.out / file, dpi=110)
         plt.close(fig)
 
