@@ -102,6 +102,7 @@ class FoldedSTGCN(nn.Module):
         super().__init__()
         self.data_bn = copy.deepcopy(backbone.data_bn).eval()
         self.feature_dim = backbone.feature_dim
+        self.in_channels, self.num_joints = backbone.in_channels, backbone.num_joints
         a: torch.Tensor = backbone.A  # type: ignore[assignment]
         self.blocks = nn.ModuleList(
             FoldedBlock(block, a * importance)  # type: ignore[arg-type]

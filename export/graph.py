@@ -13,6 +13,14 @@ outputs, deterministic (mu, never a sample):
   between any two demo clips), which leaves neighbour ranking to float32 rounding; centred, the
   cosines spread over [-1, 1].
 
+``skip_absent_frames`` (T, the clip length; ``vcl export`` sets it by default) keeps absent persons
+out of the backbones: in eval mode each person of a clip is run alone and the pooled features are
+averaged over the M person slots, so a slot whose stream input is all zeros (no second person: the
+pipelines pad with zeros) always gives the backbone's response to zeros. That response is computed
+once, kept as a constant, and put in the place of every all-zero slot; only the other persons (and
+always the first slot, so no batch is empty) go through the convolutions. Exact (the same
+function), and about half the work on one-person clips at M = 2, the common case.
+
 With classifiers, the graph has explanation outputs too, listed apart (``explain_names``, the
 manifest's ``explain.outputs``) because ONNX Runtime computes only the outputs a call fetches:
 
@@ -38,9 +46,16 @@ from train.streams import derive_stream
 class ExportGraph(nn.Module):
     """joints (N, 3, T, V, M) float32 -> tuple of tensors named by ``output_names``."""
 
-    def __init__(self, model: MultiStreamModel, centers: dict[str, torch.Tensor] | None = None) -> None:
+    def __init__(
+        self,
+        model: MultiStreamModel,
+        centers: dict[str, torch.Tensor] | None = None,
+        skip_absent_frames: int | None = None,
+    ) -> None:
         """``centers``: per stream, the mean retrieval basis (mu, or the pooled feature without a
-        Gaussian head) over reference clips, subtracted before normalising (zeros when None)."""
+        Gaussian head) over reference clips, subtracted before normalising (zeros when None).
+        ``skip_absent_frames``: the clip length T, to skip all-zero persons (module docstring);
+        None runs every person slot through the backbones."""
         super().__init__()
         self.model = model.eval()
         self.streams = list(model.streams)
@@ -55,6 +70,13 @@ class ExportGraph(nn.Module):
             dim = int(encoder.embedding_dim) if self.gaussian else int(encoder.backbone.feature_dim)  # type: ignore[union-attr, arg-type]
             center = torch.zeros(dim) if centers is None else torch.as_tensor(centers[s], dtype=torch.float32)
             self.register_buffer(f"center_{s}", center.reshape(dim))
+        self.skip_absent = skip_absent_frames is not None
+        if skip_absent_frames is not None:
+            for s in self.streams:
+                backbone = cast(STGCN, model.encoders[s].backbone)
+                zeros = torch.zeros(1, backbone.in_channels, skip_absent_frames, backbone.num_joints, 1)
+                with torch.no_grad():
+                    self.register_buffer(f"absent_{s}", backbone.forward_maps(zeros))  # (1, 256, T', V)
 
     @property
     def output_names(self) -> list[str]:
@@ -88,10 +110,22 @@ class ExportGraph(nn.Module):
         """The encoder's outputs for one stream, as ``MultiStreamModel.forward`` computes them,
         and the backbone's maps (N * M, 256, T', V) they pool."""
         encoder = cast(StreamEncoder, self.model.encoders[s])
+        backbone = cast(STGCN, encoder.backbone)  # or a FoldedSTGCN
         x = derive_stream(joints, self.model.parents, s, self.model.score_channel)
-        maps = cast(STGCN, encoder.backbone).forward_maps(x)  # or a FoldedSTGCN's
-        n, m = x.shape[0], x.shape[-1]
-        return encoder.from_feature(maps.mean(dim=(2, 3)).view(n, m, -1).mean(dim=1)), maps
+        n, c, t, v, m = x.shape
+        if not self.skip_absent or m == 1:
+            maps = backbone.forward_maps(x)
+            return encoder.from_feature(maps.mean(dim=(2, 3)).view(n, m, -1).mean(dim=1)), maps
+        persons = x.permute(0, 4, 1, 2, 3).reshape(n * m, c, t, v)  # row i * M + j: clip i, slot j
+        first = torch.arange(n * m, device=x.device) % m == 0
+        run = torch.nonzero((persons.abs().amax(dim=(1, 2, 3)) > 0) | first).squeeze(1)
+        torch._check(run.shape[0] >= 1)  # for torch.export: the first slots make it at least N
+        ran = backbone.forward_maps(persons.index_select(0, run).unsqueeze(-1))  # (P, 256, T', V)
+        absent: torch.Tensor = getattr(self, f"absent_{s}")
+        pooled = absent.mean(dim=(2, 3)).expand(n * m, -1).index_copy(0, run, ran.mean(dim=(2, 3)))
+        # the full maps only feed the explanation outputs, which ONNX Runtime computes when asked
+        maps = absent.expand(n * m, -1, -1, -1).index_copy(0, run, ran)
+        return encoder.from_feature(pooled.view(n, m, -1).mean(dim=1)), maps
 
     def forward(self, joints: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """joints (N, C, T, V, M) -> the outputs named by ``all_names``."""

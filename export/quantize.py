@@ -70,7 +70,9 @@ def quantize_int8(fp32_path: Path, out_path: Path, calibration: np.ndarray, inpu
 
     with tempfile.TemporaryDirectory(dir=out_path.parent) as tmp:
         prepared = Path(tmp) / "prepared.onnx"
-        quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
+        # without ORT's optimisation pass, which renames nodes and drops the name scopes that
+        # late_block_nodes reads (it does so on the graph that skips absent persons)
+        quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True, skip_optimization=True)
         nodes = late_block_nodes(onnx.load(str(prepared)))
         if not nodes:
             return 0

@@ -236,3 +236,50 @@ def test_a_lossy_int8_variant_is_refused(tmp_path: Path, monkeypatch: pytest.Mon
         and guard["clips"] == onnx_export.INT8_GUARD_CLIPS
     )
     assert 0 <= manifest["variants"]["int8"]["accuracy_delta_vs_fp32"]["fused_argmax_agreement"] <= 1
+
+
+def _mixed_persons(batch: int = 6) -> np.ndarray:
+    """Clips (N, 3, 50, 25, 2): both persons, the second absent, the first absent, none at all."""
+    x = np.random.default_rng(3).normal(0, 0.2, (batch, 3, 50, 25, 2)).astype(np.float32)
+    x[[0, 2, 3], ..., 1] = 0
+    x[4, ..., 0] = 0
+    x[5] = 0
+    return x
+
+
+def test_absent_persons_skip_the_backbones_exactly(vcl_export: tuple[Path, Path]) -> None:
+    import torch
+
+    from export.fold import fold_model
+    from export.graph import ExportGraph
+    from train.checkpoint import load_checkpoint
+
+    checkpoint, _ = vcl_export
+    model, _ = load_checkpoint(checkpoint)
+    every, skipping = ExportGraph(fold_model(model)).eval(), ExportGraph(fold_model(model), None, 50).eval()
+    rows: list[int] = []
+    first_block = skipping.model.encoders["joint"].backbone.blocks[0]  # type: ignore[union-attr, index]
+    first_block.register_forward_hook(lambda _m, args, _out: rows.append(args[0].shape[0]))
+    x = torch.from_numpy(_mixed_persons())
+    with torch.no_grad():
+        want, got = every(x), skipping(x)
+    # 12 person slots, 7 present (clip 1 two, clips 0, 2, 3, 4 one); the first slot of every clip
+    # always runs, so clip 4's empty first slot and clip 5's too: 8 rows through the convolutions
+    assert rows == [8]
+    for name, a, b in zip(every.all_names, want, got, strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5, msg=name)
+
+
+def test_exported_skip_matches_every_person_through_onnx_runtime(
+    vcl_export: tuple[Path, Path], tmp_path: Path
+) -> None:
+    checkpoint, model_dir = vcl_export
+    export_checkpoint(checkpoint, tmp_path / "every", max_batch=8, skip_absent=False)
+    manifests = [json.loads((d / "manifest.json").read_text()) for d in (model_dir, tmp_path / "every")]
+    assert [m["absent_persons_skipped"] for m in manifests] == [True, False]
+    x = _mixed_persons()
+    skipping, every = OnnxModel(model_dir).run(x), OnnxModel(tmp_path / "every").run(x)
+    for name, value in every.items():
+        np.testing.assert_allclose(skipping[name], value, rtol=1e-5, atol=1e-5, err_msg=name)
+    # and the int8 variant of the skipping graph still quantised its last blocks
+    assert OnnxModel(model_dir, precision="int8").run(x)["embedding"].shape == (6, 16)
