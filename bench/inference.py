@@ -1,15 +1,18 @@
 """Inference of the three-stream model, plain vs optimised exports side by side in one run.
 
 Exports a three-stream model (the imported official NTU-60 one when ../shared/data is there, else
-a freshly initialised one of the same architecture) twice: as trained (``--no-fold-bn``, fp32:
-the plain export of earlier versions) and as ``vcl export`` writes it by default (BatchNorms
-folded, graph convolutions as one GEMM; fp32 and the static int8 variant). Times these three in
-ONNX Runtime and PyTorch eager, calls alternated engine by engine on the same inputs, at each
-batch size: clips/s, latency p50/p99 (medians over ``--repeats`` rounds), the ratio to the plain
-export and the share of the machine's measured float32 matmul rate. The sessions do not spin
-(``OnnxModel(spin=False)``, as the server runs them), so that one's idle threads cannot slow the
-next one's call. With the official model it
-also prints the fused predictions of the five NTU reference clips per engine.
+a freshly initialised one of the same architecture) three times: as trained (``--no-fold-bn
+--no-skip-absent``, fp32: the plain export of earlier versions), folded but running every person
+slot (``--no-skip-absent``), and as ``vcl export`` writes it by default (BatchNorms folded, graph
+convolutions as one GEMM, absent persons skipped; fp32 and the static int8 variant). Times these
+four in ONNX Runtime and PyTorch eager, calls alternated engine by engine on the same inputs, at
+each batch size and for two kinds of clip: two persons present, and one (the second slot all
+zeros, as the pipelines pad a clip of one person: most NTU-60 actions and most pose-estimator
+clips): clips/s, latency p50/p99 (medians over ``--repeats`` rounds), the ratio to the plain
+export and the share of the machine's measured float32 matmul rate (the FLOPs of two persons).
+The sessions do not spin (``OnnxModel(spin=False)``, as the server runs them), so that one's idle
+threads cannot slow the next one's call. With the official model it also prints the fused
+predictions of the five NTU reference clips per engine.
 
 Usage: python bench/inference.py [--repeats 10] [--threads 0] [--batches 1 32]
 """
@@ -58,8 +61,9 @@ def main() -> None:
 
             checkpoint = random_checkpoint(Path(tmp) / "ckpt", "none", NTU60_CLASSES)
             source = "a randomly initialised three-stream model"
-        plain_dir, folded_dir = Path(tmp) / "plain", Path(tmp) / "folded"
-        export_checkpoint(checkpoint, plain_dir, max_batch=8, fold_bn=False)
+        plain_dir, every_dir, folded_dir = Path(tmp) / "plain", Path(tmp) / "every", Path(tmp) / "folded"
+        export_checkpoint(checkpoint, plain_dir, max_batch=8, fold_bn=False, skip_absent=False)
+        export_checkpoint(checkpoint, every_dir, max_batch=8, skip_absent=False)
         # int8 measured whatever its agreement (the guard's figure is printed below)
         manifest = export_checkpoint(
             checkpoint, folded_dir, precisions=("int8",), max_batch=8, lossy_int8=True
@@ -68,6 +72,7 @@ def main() -> None:
             # no spinning (the server's setting): alternated, a spinning session's idle threads
             # would take the cores of the next session's call (1.45-1.58x slower, docs/server.md)
             "ort plain": OnnxModel(plain_dir, threads=args.threads, spin=False),
+            "ort folded all": OnnxModel(every_dir, threads=args.threads, spin=False),
             "ort folded": OnnxModel(folded_dir, threads=args.threads, spin=False),
             "ort int8": OnnxModel(folded_dir, precision="int8", threads=args.threads, spin=False),
         }
@@ -110,11 +115,12 @@ def main() -> None:
             calls["pytorch eager"] = pytorch
         rng = np.random.default_rng(0)
         print(
-            f"{'batch':>5} | {'engine':>13} | {'clips/s':>8} | {'p50 ms':>8} | {'p99 ms':>8} | "
-            f"{'vs plain':>8} | {'of peak':>7}"
+            f"{'batch':>5} | {'persons':>7} | {'engine':>14} | {'clips/s':>8} | {'p50 ms':>8} | "
+            f"{'p99 ms':>8} | {'vs plain':>8} | {'of peak':>7}"
         )
-        for batch in args.batches:
+        for batch, persons in ((b, p) for b in args.batches for p in (2, 1)):
             x = rng.normal(0, 0.2, (batch, 3, 50, 25, 2)).astype(np.float32)
+            x[..., persons:] = 0  # one person: the second slot padded with zeros
             times: dict[str, list[float]] = {name: [] for name in calls}
             for call in calls.values():  # warm-up
                 call(x)
@@ -128,7 +134,7 @@ def main() -> None:
                 ms = 1000 * np.array(seconds)
                 rate = batch / float(np.median(seconds))
                 print(
-                    f"{batch:>5} | {name:>13} | {rate:8.1f} | {np.percentile(ms, 50):8.1f} | "
+                    f"{batch:>5} | {persons:>7} | {name:>14} | {rate:8.1f} | {np.percentile(ms, 50):8.1f} | "
                     f"{np.percentile(ms, 99):8.1f} | {ratio(rate, plain_rate):>8} | "
                     f"{rate * flops_per_clip / matmul:6.1%}"
                 )

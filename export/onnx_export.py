@@ -199,11 +199,11 @@ def export_checkpoint(
 ) -> dict[str, Any]:
     """Export, check, write; returns the manifest. ``fold_bn``: export ``export.fold``'s rewrite
     (BatchNorms folded, one GEMM per graph convolution; 1.0-1.25x plain in ONNX Runtime, measured
-    in docs/export.md). ``skip_absent``: all-zero person slots skip the backbones
-    (``export.graph``; exact, about half the work on one-person clips). An int8 variant that fails ``int8_guard`` on held-out fixture clips is
-    refused (``ExportError``) unless ``lossy_int8``; the verdict is in the manifest.
-    ``calibrate``: score its validation clips with the exported graph and write the manifest's
-    ``uncertainty`` block (``export.reference``)."""
+    in docs/export.md). ``skip_absent``: all-zero person slots skip the backbones (``export.graph``;
+    exact, about half the work on one-person clips). An int8 variant that fails ``int8_guard`` on
+    held-out fixture clips is refused (``ExportError``) unless ``lossy_int8``; the verdict is in
+    the manifest. ``calibrate``: score its validation clips with the exported graph and write the
+    manifest's ``uncertainty`` block (``export.reference``)."""
     checkpoint, out = Path(checkpoint), Path(out)
     if out.exists() and not overwrite:
         raise ExportError(f"{out}: already exists; choose another --out or pass --overwrite")

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pytest
@@ -258,7 +259,7 @@ def test_absent_persons_skip_the_backbones_exactly(vcl_export: tuple[Path, Path]
     model, _ = load_checkpoint(checkpoint)
     every, skipping = ExportGraph(fold_model(model)).eval(), ExportGraph(fold_model(model), None, 50).eval()
     rows: list[int] = []
-    first_block = skipping.model.encoders["joint"].backbone.blocks[0]  # type: ignore[union-attr, index]
+    first_block = cast(torch.nn.Module, skipping.model.encoders["joint"].backbone.blocks[0])  # type: ignore[union-attr, index]
     first_block.register_forward_hook(lambda _m, args, _out: rows.append(args[0].shape[0]))
     x = torch.from_numpy(_mixed_persons())
     with torch.no_grad():
