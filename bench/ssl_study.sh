@@ -6,7 +6,10 @@
 # Usage: bash bench/ssl_study.sh [DATASET ...]   (one chain per dataset; one thread each)
 # Environment: OUT (default runs/ssl), MOMENTUM (default 0.99; the first study of 2026-12-01 ran
 # 0.999, the NTU value, under which the key encoder barely left its initialisation), EPOCHS (60),
-# EVERY (10: epochs between the kept checkpoints that the learning curve probes), SEED (0).
+# EVERY (10: epochs between the kept checkpoints that the learning curve probes), SEED (0),
+# METHODS (default "random vcl skeletonclr"), PROTOCOL (default xsub; "all" is a diagnostic, not an
+# evaluation: pretraining on every clip, the test clips too without their labels, with no kNN
+# monitor or kNN result, which would score clips against themselves; the probe is as always).
 set -euo pipefail
 shopt -s nullglob  # a run without kept epoch checkpoints (random) probes only last
 cd "$(dirname "$0")/.."
@@ -18,6 +21,7 @@ declare -A KEY=([msr_action3d]=msr-action3d [utd_mhad]=utd-mhad)
 # One person per clip: both datasets hold one, and the second slot would be zeros and half the compute.
 RECIPE=(--set optim.batch_size=32 --set optim.epochs=$EPOCHS --set "optim.lr_milestones=[$((EPOCHS * 5 / 6))]"
   --set loss.queue_size=64 --set loss.momentum=${MOMENTUM:-0.99} --set run.checkpoint_every=${EVERY:-10} --set run.monitor_every=10 --set run.threads=1 --set run.seed=${SEED:-0})
+[ "${PROTOCOL:-xsub}" = xsub ] || RECIPE+=(--set data.protocol=$PROTOCOL --set 'data.monitor_part=""')
 # random: the same VCL encoder left at its initialisation (lr 1e-12 for one epoch; BatchNorm
 # statistics exact), the features a pretraining run has to beat
 declare -A METHOD=([vcl]="--set model.logvar_bias=-8 --set loss.kl_weight=0.01" [skeletonclr]="--set model.method=skeletonclr"
@@ -29,7 +33,7 @@ for dataset in "${datasets[@]}"; do
   data=data/${dataset}_m1
   [ -d $data ] || $VCL data prepare --dataset ${KEY[$dataset]} --root $SHARED/$dataset --out $data \
     --pipeline-option num_persons=1 --workers 1 --quiet
-  for method in random vcl skeletonclr; do
+  for method in ${METHODS:-random vcl skeletonclr}; do
     run=$OUT/${dataset}_$method
     # shellcheck disable=SC2086
     [ -f $run/checkpoints/last/meta.json ] || $VCL train --config configs/$dataset.yaml --quiet \
@@ -39,7 +43,7 @@ for dataset in "${datasets[@]}"; do
       [ -f $run/linear_$name.json ] || $VCL eval linear --model $ckpt --data $data --seeds 0 --threads 1 \
         --quiet --out $run/linear_$name.json
     done
-    [ -f $run/knn_last.json ] || $VCL eval knn --model $run/checkpoints/last --data $data --threads 1 --quiet \
+    [ -f $run/knn_last.json ] || [ "${PROTOCOL:-xsub}" != xsub ] || $VCL eval knn --model $run/checkpoints/last --data $data --threads 1 --quiet \
       --out $run/knn_last.json
   done
 done
