@@ -24,13 +24,18 @@ def main() -> None:
     from train.checkpoint import load_checkpoint, save_checkpoint
 
     model, meta = load_checkpoint(args.checkpoint)
+    if not (args.checkpoint / "state.pt").is_file():
+        raise SystemExit(
+            f"{args.checkpoint}: no state.pt (only a run's checkpoints/last keeps the key encoders)"
+        )
     # our own run's state (optimizer, queues, RNG): not client data
     state = torch.load(args.checkpoint / "state.pt", map_location="cpu", weights_only=False)["method"]
     for stream in model.streams:
         prefix = f"key.{stream}."
-        model.encoders[stream].load_state_dict(
-            {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-        )
+        weights = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+        if not weights:
+            raise SystemExit(f"{args.checkpoint}: state.pt holds no key encoder for stream {stream!r}")
+        model.encoders[stream].load_state_dict(weights)
     written = ("format", "format_version", "streams", "fusion_weights", "weights_sha256")
     kept = {k: v for k, v in meta.items() if k not in written}
     save_checkpoint(args.out, model, kept, (args.checkpoint / "config.yaml").read_text())

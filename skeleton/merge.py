@@ -4,7 +4,8 @@ The use is pretraining on more clips than one small dataset holds (docs/RESULTS.
 clips do not pretrain an encoder that beats raw coordinates). Each source is taken in one of
 three ways (``PART``):
 
-- ``split``: its clips keep their train / test part of the protocol (the dataset evaluated);
+- ``split``: its clips keep their train / test part of the protocol (the dataset evaluated; clips
+  the protocol leaves unassigned are left out);
 - ``train``: only its training clips, as training clips;
 - ``all``: every clip as a training clip (a pretraining-only source: its test subjects do not
   meet the evaluated dataset's test clips, which come from another dataset).

@@ -43,3 +43,16 @@ def test_key_encoders_written_as_a_checkpoint(tmp_path: Path, monkeypatch: pytes
         torch.testing.assert_close(k[name], state[f"key.{stream}.{name}"], rtol=0, atol=0)
         # four steps of an average with m = 0.5 leave the key encoder away from the query encoder
         assert (k[name] - q[name]).abs().max() > 1e-4
+
+
+def test_a_checkpoint_without_state_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = tmp_path / "syn"
+    prepare_dataset("synthetic", None, data, num_samples=22, seed=0, progress=False, workers=1)
+    overrides = [*TINY_MODEL, "optim.batch_size=11", "loss.queue_size=22", "optim.epochs=1",
+                 "data.streams=[joint]", f"data.path={data}", f"run.out_dir={tmp_path / 'run'}"]  # fmt: skip
+    train(load_config(None, overrides), progress=False)
+    best = tmp_path / "run" / "checkpoints" / "best"  # kept without state.pt
+    monkeypatch.setattr(sys, "argv", ["key_encoder.py", str(best), str(tmp_path / "key")])
+    with pytest.raises(SystemExit, match="no state.pt"):
+        key_encoder.main()
+    assert not (tmp_path / "key").exists()

@@ -274,8 +274,11 @@ def test_absent_persons_skip_the_backbones_exactly(vcl_export: tuple[Path, Path]
 def test_exported_skip_matches_every_person_through_onnx_runtime(
     vcl_export: tuple[Path, Path], tmp_path: Path
 ) -> None:
+    from vcl.cli import main
+
     checkpoint, model_dir = vcl_export
-    export_checkpoint(checkpoint, tmp_path / "every", max_batch=8, skip_absent=False)
+    argv = ["export", "--checkpoint", str(checkpoint), "--out", str(tmp_path / "every"), "--max-batch", "8"]
+    assert main([*argv, "--no-skip-absent"]) == 0
     manifests = [json.loads((d / "manifest.json").read_text()) for d in (model_dir, tmp_path / "every")]
     assert [m["absent_persons_skipped"] for m in manifests] == [True, False]
     x = _mixed_persons()
