@@ -3,15 +3,16 @@
 Each phase runs at 1, 8 and 32 concurrent clients (threads), one clip per call:
 1. direct: ``preprocess_clips`` + ``OnnxModel.run`` in this process, no HTTP (the server's own path);
 2. batched: ``vcl serve`` as a subprocess on 127.0.0.1 with the default batching (VCL_MAX_BATCH 32,
-   VCL_MAX_WAIT_MS 5); each client a thread with its own keep-alive ``http.client`` connection
-   posting ``/v1/embed`` (or ``/v1/classify``) with one clip of JSON joints [M][T][V][3];
+   VCL_MAX_WAIT_MS 5, VCL_INFERENCE_WORKERS 2); each client a thread with its own keep-alive
+   ``http.client`` connection posting ``/v1/embed`` (or ``/v1/classify``) with one clip of JSON
+   joints [M][T][V][3];
 3. unbatched: the same server with VCL_MAX_BATCH=1.
 ``--body npy`` posts the same clips as one ``.npy`` array each (float32, ``Content-Type:
 application/x-npy``) to ``/v1/embed/npy`` (or ``/v1/classify/npy``), the binary fast path;
 ``--body json npy`` runs both side by side (phases ``batched``/``unbatched`` for JSON,
-``batched-npy``/``unbatched-npy`` for .npy) and reports npy/json. ``--workers 1 2`` adds a
-batched server with VCL_INFERENCE_WORKERS=2 (phase ``batched-w2``, ``batched-npy-w2``): two
-batches in flight at once, ONNX Runtime's intra-op threads shared out between them.
+``batched-npy``/``unbatched-npy`` for .npy) and reports npy/json. ``--workers 1 4`` adds a
+batched server for each VCL_INFERENCE_WORKERS given (phases ``batched-w1``, ``batched-npy-w4``, ...):
+that many batches in flight at once (``server.sessions`` picks each one's intra-op threads).
 Both servers start first; then for each concurrency the three phases run back to back, so load
 that drifts on a shared machine hits both sides of each ratio alike; with ``--rounds R`` each
 level is repeated R times and each phase keeps its fastest round (other load only slows a round).
@@ -184,7 +185,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=1, help="repeats of each level; the fastest counts")
     parser.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (VCL_THREADS)")
     parser.add_argument(
-        "--workers", type=int, nargs="+", default=[1], help="VCL_INFERENCE_WORKERS of the batched servers"
+        "--workers", type=int, nargs="+", default=[], help="VCL_INFERENCE_WORKERS of extra batched servers"
     )
     parser.add_argument("--max-wait-ms", type=float, default=5.0, help="VCL_MAX_WAIT_MS when batched")
     parser.add_argument("--decimals", type=int, default=4, help="decimals of the JSON joints (metres)")
@@ -218,8 +219,7 @@ def measure(
         "unbatched": {"VCL_MAX_BATCH": "1"},
     }
     for workers in dict.fromkeys(args.workers):
-        if workers > 1:
-            configs[f"batched-w{workers}"] = {**configs["batched"], "VCL_INFERENCE_WORKERS": str(workers)}
+        configs[f"batched-w{workers}"] = {**configs["batched"], "VCL_INFERENCE_WORKERS": str(workers)}
     opens: dict[str, Callable[[], Client]] = {"direct": partial(DirectClient, model, clips)}
     probes: dict[str, Probe] = {"direct": local_probe}
     phases: dict[str, list[dict[str, Any]]] = {"direct": []}
@@ -343,7 +343,7 @@ def main() -> None:
                 if key.endswith("_vs_direct") and "-w" in key:
                     phase = key.removesuffix("_vs_direct")
                     one = ratios[f"{phase}_vs_batched"][c]
-                    parts.append(f"{phase}: vs direct {value[c]:.2f}x, vs one worker {one:.2f}x")
+                    parts.append(f"{phase}: vs direct {value[c]:.2f}x, vs the default {one:.2f}x")
             if "npy_vs_json" in ratios:
                 parts.append(f"npy/json (batched) {ratios['npy_vs_json'][c]:.2f}x")
             print(f"{c:>3} clients: " + "; ".join(parts))

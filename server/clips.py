@@ -12,6 +12,7 @@ Errors are ``SkeletonError``s naming where the clip was in the request (``clips[
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,29 @@ from skeleton.readers.limits import ReadLimits, bounded
 
 MAX_COORDINATE = 1e6  # beyond any capture's units; far beyond it float32 maths in the model overflows
 Upload = tuple[str | None, bytes]  # (file name as sent, content)
-ClipSource = Callable[[], list[Clip]]  # reads a request's clips; called in a worker thread
+INLINE_BYTES = 128 * 1024  # a .npy body up to this is read on the event loop (about 1 ms of work)
+
+
+@dataclass(frozen=True)
+class ClipSource:
+    """Reads a request's clips when called. ``nbytes``: the size of a binary body it parses (0 for
+    anything else). The service reads a ``small`` source (a .npy body up to ``INLINE_BYTES``, one
+    or a few clips) on the event loop, where handing it to a worker thread and back would cost more
+    than the reading itself (docs/server.md); every other source is read in a worker thread."""
+
+    read: Callable[[], list[Clip]]
+    nbytes: int = 0
+
+    def __call__(self) -> list[Clip]:
+        return self.read()
+
+    @property
+    def small(self) -> bool:
+        return 0 < self.nbytes <= INLINE_BYTES
+
+    def then(self, step: Callable[[list[Clip]], list[Clip]]) -> ClipSource:
+        """This source followed by ``step`` on its clips (the same size)."""
+        return ClipSource(lambda: step(self.read()), self.nbytes)
 
 
 class ClipReader:
@@ -134,10 +157,12 @@ class ClipReader:
 
     def json_source(self, items: Sequence[ClipIn], where: str = "clips") -> ClipSource:
         """A source of every clip of ``items`` (``where[i]`` in messages)."""
-        return lambda: [c for i, item in enumerate(items) for c in self.from_json(item, f"{where}[{i}]")]
+        return ClipSource(
+            lambda: [c for i, item in enumerate(items) for c in self.from_json(item, f"{where}[{i}]")]
+        )
 
     def upload_source(self, uploads: Sequence[Upload]) -> ClipSource:
-        return lambda: self.from_uploads(uploads)
+        return ClipSource(lambda: self.from_uploads(uploads))
 
     def npy_source(self, data: bytes, options: ClipOptions) -> ClipSource:
-        return lambda: self.from_npy(data, options)
+        return ClipSource(lambda: self.from_npy(data, options), len(data))

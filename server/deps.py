@@ -148,17 +148,17 @@ def _check(request: Request, needed: str) -> None:
         raise HTTPException(status_code=refused[0], detail=refused[1])
 
 
-def get_service(request: Request) -> Service:
+async def get_service(request: Request) -> Service:
     service: Service = request.app.state.service
     return service
 
 
-def read_access(request: Request) -> None:
+async def read_access(request: Request) -> None:
     """Read endpoints: open, or an API key (or the admin key)."""
     _check(request, "read")
 
 
-def admin_access(request: Request) -> None:
+async def admin_access(request: Request) -> None:
     """Index mutation: the admin key only (401 without a valid key, 403 with a reader key)."""
     _check(request, "admin")
 

@@ -62,6 +62,7 @@ from server.schemas import (
     SearchOptions,
     SearchOut,
 )
+from server.sessions import Sessions
 from server.settings import Settings
 from skeleton.clip import Clip
 from skeleton.errors import LayoutError, SkeletonError
@@ -75,14 +76,6 @@ log = logging.getLogger("vcl.server")
 WORK_DIR = ".work"  # in the index directory: unpacked rebuild archives
 
 
-def session_threads(settings: Settings) -> int:
-    """ONNX Runtime intra-op threads: ``VCL_THREADS`` when set; else, with several inference
-    workers, this process's cores shared out between them (at least 1 each); else 0 (ORT's choice)."""
-    if settings.threads or settings.inference_workers == 1:
-        return settings.threads
-    return max(1, len(os.sched_getaffinity(0)) // settings.inference_workers)
-
-
 class Service:
     """The loaded model, index, batcher and jobs of one app; every endpoint goes through it."""
 
@@ -92,6 +85,7 @@ class Service:
         self.ready = False
         self.refused: str | None = None  # why the service will never be ready (VCL_REQUIRE_GPU)
         self.model: OnnxModel | None = None
+        self.sessions: Sessions | None = None
         self.index: ActionIndex | None = None
         self.batcher: Batcher | None = None
         self.jobs = Jobs()
@@ -103,13 +97,8 @@ class Service:
     def load(self) -> None:
         """Load and warm the model, and the index when one is configured and built."""
         st = self.settings
-        model = OnnxModel(
-            st.model_dir,
-            precision=st.precision,
-            threads=session_threads(st),
-            spin=False,
-            require_gpu=st.require_gpu,
-        )
+        sessions = Sessions(st)
+        model = sessions.alone
         m = model.manifest
         variant = m.variants.get(st.precision)
         if variant is not None and variant.guard_passed is False:
@@ -117,8 +106,8 @@ class Service:
                 f"VCL_PRECISION={st.precision}: the model's {st.precision} variant failed its export "
                 "guard (kept with --lossy-int8); serve fp32 or re-export"
             )
-        model.run(np.zeros((1, *m.input_shape), np.float32))  # warm-up
-        self.model = model
+        sessions.warm()
+        self.model, self.sessions = model, sessions
         for provider in model.providers:
             self.metrics.provider.labels(provider).set(1)
         if not st.index_dir:
@@ -148,10 +137,10 @@ class Service:
             self.refused = f"VCL_REQUIRE_GPU is set but CUDA is not usable: {self.redact(str(err))}"
             log.error(self.refused)
             return
-        assert self.model is not None
+        assert self.sessions is not None
         st = self.settings
         self.batcher = Batcher(
-            self.model.run,
+            self.sessions.runner(lambda: self.batcher.running if self.batcher is not None else 1),
             max_batch=st.max_batch,
             max_wait_s=st.max_wait_ms / 1000,
             max_queue=st.max_queue,
@@ -321,8 +310,9 @@ class Service:
         return out
 
     async def infer(self, read: ClipSource) -> tuple[list[Clip], np.ndarray, dict[str, np.ndarray]]:
-        """Read the clips and preprocess them in a worker thread, then run them through the batcher.
-        The request is announced to the batcher first, so a forming batch may wait for it.
+        """Read the clips and preprocess them (in a worker thread, or on the event loop for a
+        ``small`` source), then run them through the batcher. The request is announced to the
+        batcher first, so a forming batch may wait for it.
         Returns (clips, preprocessed joints (N, C, T, V, M), model outputs)."""
         self.require_model()
         assert self.batcher is not None
@@ -332,7 +322,7 @@ class Service:
             return clips, self.preprocess(clips)
 
         with self.batcher.announce() as announcement:
-            clips, joints = await anyio.to_thread.run_sync(prepare)
+            clips, joints = prepare() if read.small else await anyio.to_thread.run_sync(prepare)
             self.metrics.queue_depth.set(self.batcher.depth)
             try:
                 out = await self.batcher.submit(joints, announcement)
@@ -375,7 +365,7 @@ class Service:
         index = self.require_index() if by != "model" else None
         explain = explain or explain_label is not None
         spec = self._explain_spec(explain_label) if explain else None
-        source = (lambda: [p.clip for clip in read() for p in split_persons(clip)]) if per_person else read
+        source = read.then(lambda cs: [p.clip for c in cs for p in split_persons(c)]) if per_person else read
         clips, joints, out = await self.infer(source)
         threshold = self.settings.unknown_threshold
         results = classify_results(m, clips, joints, out, top_k, preview, threshold)
@@ -418,7 +408,7 @@ class Service:
         index = self.require_index()
         if body.clip is not None:
             clip = body.clip
-            return await self.search_clip(lambda: self.clips.from_json(clip, "clip"), body)
+            return await self.search_clip(ClipSource(lambda: self.clips.from_json(clip, "clip")), body)
         if body.id is not None:
             try:
                 query = index.vector(body.id)[None]
@@ -441,13 +431,12 @@ class Service:
         self.require_index()
         m = self.require_model().manifest
 
-        def one_clip() -> list[Clip]:
-            clips = read()
+        def one_clip(clips: list[Clip]) -> list[Clip]:
             if len(clips) != 1:
                 raise BadInput(f"search: expected one clip, the input holds {len(clips)}")
             return clips
 
-        _, _, out = await self.infer(one_clip)
+        _, _, out = await self.infer(read.then(one_clip))
         sigma = None
         if options.uncertainty_aware and m.has_gaussian_head:
             sigma = fused_sigma(out, m.streams, m.fusion_weights, m.embedding_centers)

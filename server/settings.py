@@ -46,7 +46,8 @@ class Settings(BaseSettings):
     the two must differ.
     ``data_root``: the only folder request paths may name (rebuild folders, clips by path).
     Batching: at most ``max_batch`` clips per ONNX Runtime call, gathered for ``max_wait_ms``;
-    ``max_queue`` waiting requests, each answered within ``request_timeout_s`` of its arrival or 504.
+    ``max_queue`` waiting requests, each answered within ``request_timeout_s`` of its arrival or 504;
+    ``inference_workers`` batches run at once (``server.batching``, ``server.sessions``).
     Connections (``server.connections``): a request must arrive whole (headers and body) within
     ``read_timeout_s`` of its first byte, an idle keep-alive connection closes after
     ``keep_alive_s``, and past ``max_connections`` open connections requests get 503.
@@ -70,7 +71,7 @@ class Settings(BaseSettings):
     max_frames: Annotated[int, Field(ge=1)] = 3000
     max_persons: Annotated[int, Field(ge=1)] = 4
     max_batch: Annotated[int, Field(ge=1)] = 32
-    inference_workers: Annotated[int, Field(ge=1)] = 1
+    inference_workers: Annotated[int, Field(ge=1)] = 2  # batches in flight at once (server.sessions)
     max_wait_ms: Annotated[float, Field(ge=0)] = 5.0
     max_queue: Annotated[int, Field(ge=1)] = 256
     request_timeout_s: Annotated[float, Field(gt=0)] = 10.0

@@ -251,3 +251,76 @@ def test_workers_run_that_many_batches_at_once(workers: int) -> None:
     assert [float(o["y"][0, 0]) for o in outs] == [2.0 * i for i in range(6)]  # each its own rows
     with pytest.raises(ValueError, match="workers >= 1"):
         Batcher(model, workers=0)
+
+
+class Timed:
+    """A model that records when each call started (``time.monotonic()``); each takes ``delay`` s."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.starts: list[tuple[float, int]] = []
+
+    def __call__(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        self.starts.append((time.monotonic(), len(x)))
+        time.sleep(self.delay)
+        return {"y": 2 * x}
+
+
+def test_a_thread_starts_the_next_batch_while_the_event_loop_is_busy() -> None:
+    model = Timed(delay=0.05)
+
+    async def main() -> tuple[float, float]:
+        batcher = Batcher(model, max_batch=1, max_wait_s=0.0)
+        batcher.start()
+        try:
+            calls = [asyncio.ensure_future(batcher.submit(np.full((1, 2), float(i)))) for i in range(3)]
+            await asyncio.sleep(0.01)  # handed over; the first call runs
+            blocked = time.monotonic()
+            time.sleep(0.3)  # the loop is busy (as with a burst of request parsing)
+            released = time.monotonic()
+            outs = await asyncio.gather(*calls)
+            assert [float(o["y"][0, 0]) for o in outs] == [0.0, 2.0, 4.0]
+            return blocked, released
+        finally:
+            await batcher.stop()
+
+    blocked, released = _run(main())
+    starts = [t for t, _ in model.starts]
+    assert len(starts) == 3 and blocked < starts[1] < starts[2] < released  # no wait for the loop
+
+
+def test_a_thread_leaves_a_share_of_the_queue_to_idle_threads() -> None:
+    model = Overlap(delay=0.1)
+    sizes: list[int] = []
+
+    async def main() -> None:
+        batcher = Batcher(
+            model, max_batch=64, max_wait_s=0.0, workers=2, stats=BatchStats(lambda c, r, _: sizes.append(c))
+        )
+        batcher.start()
+        try:
+            await asyncio.sleep(0.05)  # both threads wait for work
+            await asyncio.gather(*(batcher.submit(np.ones((1, 2))) for _ in range(5)))
+        finally:
+            await batcher.stop()
+
+    _run(main())
+    assert sorted(sizes) == [2, 3] and model.most == 2  # ceil(5 / 2) for the first, the rest for the other
+
+
+def test_one_thread_takes_the_whole_queue() -> None:
+    sizes: list[int] = []
+
+    async def main() -> None:
+        batcher = Batcher(
+            Doubler(), max_batch=64, max_wait_s=0.0, stats=BatchStats(lambda c, r, _: sizes.append(c))
+        )
+        batcher.start()
+        try:
+            await asyncio.sleep(0.05)
+            await asyncio.gather(*(batcher.submit(np.ones((1, 2))) for _ in range(5)))
+        finally:
+            await batcher.stop()
+
+    _run(main())
+    assert sizes == [5]

@@ -106,6 +106,21 @@ def test_a_huge_declared_shape_in_a_tiny_body_is_refused_without_allocating(shap
     assert peak < 64 * 1024 and time.perf_counter() - start < 0.5
 
 
+def test_a_small_body_is_read_on_the_event_loop_and_a_large_one_in_a_thread() -> None:
+    from server.clips import INLINE_BYTES, ClipReader
+    from server.schemas import ClipIn, ClipOptions
+
+    reader = ClipReader(Settings(model_dir="unused"))
+    joints = synthetic_clip(0, seed=1).joints.astype(np.float32)  # (M, T, V, C)
+    one = _npy(joints)  # one clip: tens of kB
+    many = _npy(np.stack([joints] * 4))  # four of them
+    assert len(one) <= INLINE_BYTES < len(many)
+    assert reader.npy_source(one, ClipOptions()).small and not reader.npy_source(many, ClipOptions()).small
+    source = reader.npy_source(one, ClipOptions()).then(lambda clips: clips * 2)
+    assert source.small and len(source()) == 2 and source()[0].joints.shape == joints.shape
+    assert not reader.json_source([ClipIn(joints=np.zeros((5, 25, 3)).tolist())]).small  # parsed in a thread
+
+
 def test_the_array_is_a_view_of_the_body() -> None:
     data = _npy(np.ones((2, 4, 25, 3), np.float32))
     read = read_npy_body(data, LIMITS)

@@ -15,7 +15,8 @@ import pytest
 from server.errors import Conflict, NotFound, NotReady
 from server.metrics import Metrics
 from server.schemas import SearchIn
-from server.service import Service, session_threads
+from server.service import Service
+from server.sessions import session_threads
 from server.settings import Settings
 from tests.conftest import REPO
 from tests.server.conftest import ServiceFiles
@@ -70,10 +71,43 @@ def test_domain_errors_of_a_loaded_service(tmp_path: Path) -> None:
 
 def test_session_threads_share_the_cores_between_inference_workers(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("os.sched_getaffinity", lambda _pid: {0, 1, 2, 3, 4})
-    assert session_threads(Settings(model_dir="m")) == 0  # one worker: ONNX Runtime's own choice
+    assert session_threads(Settings(model_dir="m", inference_workers=1)) == 0  # ONNX Runtime's own choice
     assert session_threads(Settings(model_dir="m", inference_workers=2)) == 2  # 5 cores // 2
     assert session_threads(Settings(model_dir="m", inference_workers=8)) == 1  # at least one each
     assert session_threads(Settings(model_dir="m", inference_workers=2, threads=3)) == 3  # VCL_THREADS wins
+
+
+def test_two_workers_on_a_cpu_run_a_lone_batch_on_every_core_and_concurrent_ones_on_their_share(
+    service_files: ServiceFiles, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+
+    from server.sessions import Sessions
+
+    monkeypatch.setattr("os.sched_getaffinity", lambda _pid: {0, 1})
+    sessions = Sessions(Settings(model_dir=str(service_files.model)))  # two workers by default
+    assert sessions.shared is not None
+    alone_options = sessions.alone.session.get_session_options()
+    shared_options = sessions.shared.session.get_session_options()
+    assert alone_options.intra_op_num_threads == 0 and shared_options.intra_op_num_threads == 1
+    running = [1]
+    run = sessions.runner(lambda: running[0])
+    used: list[str] = []
+    for name, model in (("alone", sessions.alone), ("shared", sessions.shared)):
+        monkeypatch.setattr(model, "run", lambda x, name=name, run=model.run: used.append(name) or run(x))
+    x = np.random.default_rng(0).normal(size=(3, *sessions.alone.input_shape)).astype(np.float32)
+    lone = run(x)
+    running[0] = 2  # another batch is in the model
+    beside = run(x)
+    assert used == ["alone", "shared"]
+    for name, value in lone.items():  # the same graph: the same answers, whatever the threads
+        np.testing.assert_allclose(beside[name], value, rtol=1e-5, atol=1e-5)
+    for settings in (  # one session: one worker, VCL_THREADS set
+        Settings(model_dir=str(service_files.model), inference_workers=1),
+        Settings(model_dir=str(service_files.model), threads=2),
+    ):
+        one = Sessions(settings)
+        assert one.shared is None and one.runner(lambda: 2) == one.alone.run
 
 
 @pytest.mark.parametrize("passed", [True, False])
