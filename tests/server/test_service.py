@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -93,8 +94,16 @@ def test_two_workers_on_a_cpu_run_a_lone_batch_on_every_core_and_concurrent_ones
     running = [1]
     run = sessions.runner(lambda: running[0])
     used: list[str] = []
+
+    def recording(name: str, run: Any) -> Any:
+        def wrapped(x: np.ndarray) -> Any:
+            used.append(name)
+            return run(x)
+
+        return wrapped
+
     for name, model in (("alone", sessions.alone), ("shared", sessions.shared)):
-        monkeypatch.setattr(model, "run", lambda x, name=name, run=model.run: used.append(name) or run(x))
+        monkeypatch.setattr(model, "run", recording(name, model.run))
     x = np.random.default_rng(0).normal(size=(3, *sessions.alone.input_shape)).astype(np.float32)
     lone = run(x)
     running[0] = 2  # another batch is in the model
