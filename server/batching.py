@@ -106,7 +106,7 @@ class Batcher:
         self._announced = 0  # requests being preprocessed, not yet handed over
         self._stopping = False
         self._idle = 0  # threads waiting for work
-        self._running = 0  # threads with a batch (gathered, in the model, or posting)
+        self._running = 0  # threads with a batch gathered and not yet run
         self._threads: list[threading.Thread] = []
         self._loop: asyncio.AbstractEventLoop | None = None
 

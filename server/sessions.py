@@ -7,9 +7,10 @@ loop). One intra-op thread per batch avoids the stall but leaves a lone request 
 So with several inference workers on a CPU the server keeps two sessions of the same graph:
 ``alone`` (ONNX Runtime's default threads) for a batch that starts while no other is running, and
 ``shared`` (the cores shared out between the workers, at least one thread each) for a batch that
-starts while others run. Measured in docs/server.md ("Inference workers"): at 8 clients 0.94 of
-the direct runtime against 0.83-0.90 with one worker, and a lone request 10.3 ms against 12.1 ms
-with only single-thread sessions.
+starts while others run. Measured in docs/server.md ("Inference workers"): with the default
+two workers the server answers 0.91-1.01 of the direct runtime's clips/s at 8 clients (one worker:
+0.78-1.12 in the same noisy runs, 0.90 on a quieter one), and a lone request took 10.3 ms (median)
+against 12.1 ms when both sessions had one thread.
 
 With one worker, with ``VCL_THREADS`` set, or on CUDA (threads do not matter there; two sessions
 would hold the weights twice in GPU memory) it is one session.

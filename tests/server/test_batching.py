@@ -324,3 +324,30 @@ def test_one_thread_takes_the_whole_queue() -> None:
 
     _run(main())
     assert sizes == [5]
+
+
+def test_the_run_function_sees_how_many_batches_are_running() -> None:
+    seen: list[int] = []
+    holder: list[Batcher] = []
+
+    def model(x: np.ndarray) -> dict[str, np.ndarray]:
+        seen.append(holder[0].running)
+        time.sleep(0.1)
+        return {"y": x}
+
+    async def main() -> None:
+        batcher = Batcher(model, max_batch=1, max_wait_s=0.0, workers=2)
+        holder.append(batcher)
+        batcher.start()
+        try:
+            await batcher.submit(np.ones((1, 2)))  # alone
+            await asyncio.gather(*(batcher.submit(np.ones((1, 2))) for _ in range(2)))  # side by side
+            await asyncio.sleep(0.05)
+            assert batcher.running == 0
+        finally:
+            await batcher.stop()
+
+    _run(main())
+    # the lone batch saw itself; of the pair, the later to start saw both (the earlier may too,
+    # when the other started before its call read the count)
+    assert seen[0] == 1 and len(seen) == 3 and max(seen[1:]) == 2
