@@ -4,7 +4,9 @@ Exports a three-stream model (the imported official NTU-60 one when ../shared/da
 a freshly initialised one of the same architecture) three times: as trained (``--no-fold-bn
 --no-skip-absent``, fp32: the plain export of earlier versions), folded but running every person
 slot (``--no-skip-absent``), and as ``vcl export`` writes it by default (BatchNorms folded, graph
-convolutions as one GEMM, absent persons skipped; fp32 and the static int8 variant). Times these
+convolutions as one GEMM, absent persons skipped; fp32 and the static int8 variant, which ``vcl
+serve`` runs by default on a CPU where its export guard passed: ``runtime.model.auto_precision``,
+the line "served by default" says which). Times these
 four in ONNX Runtime and PyTorch eager, calls alternated engine by engine on the same inputs, at
 each batch size and for two kinds of clip: two persons present, and one (the second slot all
 zeros, as the pipelines pad a clip of one person: most NTU-60 actions and most pose-estimator
@@ -96,6 +98,11 @@ def main() -> None:
             f"int8 vs fp32 on {manifest['parity']['gallery_size']} fixture clips: fused argmax agreement "
             f"{delta.get('fused_argmax_agreement', float('nan')):.1%}, embedding cosine >= "
             f"{delta['embedding_min_cosine']:.4f}"
+        )
+        guard = manifest["variants"]["int8"]["guard"]
+        print(
+            f"int8 guard: {guard['reason']} (passed: {guard['passed']}); served by default: "
+            f"{OnnxModel(folded_dir, precision='auto').precision}"
         )
         if shared.is_dir():
             with np.load(shared / "reference.npz") as ref:

@@ -185,6 +185,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=1, help="repeats of each level; the fastest counts")
     parser.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (VCL_THREADS)")
     parser.add_argument(
+        "--precision",
+        default="auto",
+        choices=("auto", "fp32", "int8"),
+        help="the graph the servers (VCL_PRECISION) and the direct runtime run; auto: the server's default",
+    )
+    parser.add_argument(
         "--workers", type=int, nargs="+", default=[], help="VCL_INFERENCE_WORKERS of extra batched servers"
     )
     parser.add_argument("--max-wait-ms", type=float, default=5.0, help="VCL_MAX_WAIT_MS when batched")
@@ -226,7 +232,7 @@ def measure(
     with ExitStack() as stack:
         for config, env in configs.items():
             log = tmp / f"{config}.log"
-            env = {**env, "VCL_THREADS": str(args.threads)}
+            env = {**env, "VCL_THREADS": str(args.threads), "VCL_PRECISION": args.precision}
             port, pid = stack.enter_context(serve(model_dir, env, log, args.startup_timeout))
 
             def probe(port: int = port, pid: int = pid) -> dict[str, float]:
@@ -286,7 +292,7 @@ def main() -> None:
             raise SystemExit(f"{model_dir}: no classifier, so no /v1/classify; use --endpoint embed")
         clips = [synthetic_clip(i, seed=1) for i in range(args.num_clips)]
         bodies = {body: encode_bodies(clips, body, args.decimals) for body in dict.fromkeys(args.body)}
-        model = OnnxModel(model_dir, threads=args.threads)
+        model = OnnxModel(model_dir, precision=args.precision, threads=args.threads)
         x = preprocess_clips(clips, manifest.layout, manifest.pipeline)
         machine = {
             "cpus": os.cpu_count(),
@@ -294,12 +300,14 @@ def main() -> None:
             "python": platform.python_version(),
             "onnxruntime": onnxruntime.__version__,
             "providers": model.providers,
+            "precision": model.precision,
             "loadavg_1min_at_start": os.getloadavg()[0],
         }
         frames = [c.joints.shape[1] for c in clips]
         print(
             f"{machine['cpus']} CPUs, {machine['processor']}, Python {machine['python']}, ONNX Runtime "
-            f"{machine['onnxruntime']} {model.providers}, intra-op threads {args.threads or 'default'}; "
+            f"{machine['onnxruntime']} {model.providers}, intra-op threads {args.threads or 'default'}, "
+            f"{model.precision} graph; "
             f"load average {machine['loadavg_1min_at_start']:.1f} at start"
         )
         sizes = ", ".join(

@@ -35,8 +35,16 @@ def add_export_commands(subparsers: argparse._SubParsersAction) -> None:
         "--precision",
         nargs="*",
         choices=["fp16", "int8"],
-        default=[],
-        help="also write these variants (fp16 for GPUs, int8 for CPUs), with their accuracy delta",
+        default=None,
+        help="also write these variants (fp16 for GPUs, int8 for CPUs), with their accuracy delta; named "
+        "here, a variant the guard refuses fails the export. Default: int8 where its guard passes (left "
+        "out, with the reason in the manifest, where it does not), which vcl serve then runs on a CPU",
+    )
+    ex.add_argument(
+        "--no-int8",
+        dest="int8",
+        action="store_false",
+        help="write no int8 variant by default (fp32 only, unless --precision names variants)",
     )
     ex.add_argument(
         "--no-fold-bn",
@@ -92,7 +100,7 @@ def add_export_commands(subparsers: argparse._SubParsersAction) -> None:
 
 def _export(args: argparse.Namespace) -> int:
     tune_malloc()
-    from export.onnx_export import export_checkpoint
+    from export.onnx_export import DEFAULT_PRECISIONS, export_checkpoint
     from export.reference import ReferenceSpec
 
     calibrate = (
@@ -108,10 +116,12 @@ def _export(args: argparse.Namespace) -> int:
         if args.reference
         else None
     )
+    named = args.precision is not None
+    precisions = tuple(args.precision) if named else DEFAULT_PRECISIONS if args.int8 else ()
     manifest = export_checkpoint(
         args.checkpoint,
         args.out,
-        tuple(args.precision),
+        precisions,
         args.max_batch,
         args.fixture,
         overwrite=args.overwrite,
@@ -119,6 +129,7 @@ def _export(args: argparse.Namespace) -> int:
         skip_absent=args.skip_absent,
         lossy_int8=args.lossy_int8,
         calibrate=calibrate,
+        int8_if_guarded=not named,
     )
     parity = manifest["parity"]
     worst = max(e for b in parity["batches"].values() for e in b["max_abs_error"].values())
@@ -145,6 +156,8 @@ def _export(args: argparse.Namespace) -> int:
             f"{'n/a' if agreement is None else f'{agreement:.1%}'}, embedding cosine >= "
             f"{delta['embedding_min_cosine']:.4f}"
         )
+    for name, reason in manifest.get("variants_left_out", {}).items():
+        print(f"{name}: not written ({reason}); the model is served in fp32")
     return 0
 
 

@@ -108,6 +108,9 @@ def explain_spec(graph: ExportGraph, outputs: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# the variants ``vcl export`` writes unless told otherwise (int8 only where its guard passes:
+# ``export_checkpoint(int8_if_guarded=True)``; ``runtime.model.auto_precision`` serves it)
+DEFAULT_PRECISIONS = ("int8",)
 CALIBRATION_CLIPS = 64
 # The int8 guard runs both graphs on this many fixture clips after the calibration clips (held out
 # when the fixture has that many). With labels of the model's own classes (a prepared dataset),
@@ -196,13 +199,17 @@ def export_checkpoint(
     lossy_int8: bool = False,
     calibrate: ReferenceSpec | None = None,
     skip_absent: bool = True,
+    int8_if_guarded: bool = False,
 ) -> dict[str, Any]:
     """Export, check, write; returns the manifest. ``fold_bn``: export ``export.fold``'s rewrite
     (BatchNorms folded, one GEMM per graph convolution; 1.0-1.25x plain in ONNX Runtime, measured
     in docs/export.md). ``skip_absent``: all-zero person slots skip the backbones (``export.graph``;
     exact, about half the work on one-person clips). An int8 variant that fails ``int8_guard`` on
     held-out fixture clips is refused (``ExportError``) unless ``lossy_int8``; the verdict is in
-    the manifest. ``calibrate``: score its validation clips with the exported graph and write the
+    the manifest. ``int8_if_guarded`` (what ``vcl export`` does by default, ``DEFAULT_PRECISIONS``):
+    an int8 variant that the guard refuses, or that no guard can judge (a model without a
+    classifier), is left out instead, the reason under the manifest's ``variants_left_out``; the
+    export goes on in fp32. ``calibrate``: score its validation clips with the exported graph and write the
     manifest's ``uncertainty`` block (``export.reference``)."""
     checkpoint, out = Path(checkpoint), Path(out)
     if out.exists() and not overwrite:
@@ -301,6 +308,9 @@ def export_checkpoint(
             clips, labels, _ = fixture_joints(meta, first + INT8_GUARD_CLIPS, fixture)
             calibration, guard = clips[len(joints) : first], clips[first:]
             guard_labels = labels[first:] if labels is not None else None
+        if int8_if_guarded and "int8" in precisions and "fused_logits" not in reference:
+            precisions = tuple(p for p in precisions if p != "int8")
+            manifest["variants_left_out"] = {"int8": "the model has no classifier to guard an int8 variant"}
         for precision in precisions:
             path = _variant(tmp / "model.onnx", precision, tmp, calibration)
             manifest["variants"][precision] = {"file": path.name, "sha256": sha256_file(path)}
@@ -310,7 +320,11 @@ def export_checkpoint(
             if precision == "int8" and "fused_logits" in reference:
                 verdict = int8_guard(runtime, OnnxModel(tmp, precision="int8"), guard, guard_labels)
                 manifest["variants"]["int8"]["guard"] = verdict
-                if not verdict["passed"] and not lossy_int8:
+                if not verdict["passed"] and int8_if_guarded and not lossy_int8:
+                    del manifest["variants"]["int8"]
+                    path.unlink()
+                    manifest["variants_left_out"] = {"int8": f"refused by the guard: {verdict['reason']}"}
+                elif not verdict["passed"] and not lossy_int8:
                     raise ExportError(
                         f"{checkpoint}: the int8 variant is refused: {verdict['reason']}; export "
                         "without --precision int8, or pass --lossy-int8 to keep it anyway"

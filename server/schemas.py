@@ -218,7 +218,11 @@ class ModelInfo(BaseModel):
     bones: list[list[int]]
     preview_up_axis: int = Field(description="the vertical axis of preprocessed skeletons")
     providers: list[str]
-    precision: str = Field(default="fp32", description="the graph served: fp32 or a variant (VCL_PRECISION)")
+    precision: str = Field(
+        default="fp32",
+        description="the graph served: fp32 or a variant (VCL_PRECISION; auto serves int8 on a CPU where "
+        "the export's int8 guard passed)",
+    )
 
 
 class IndexInfo(BaseModel):

@@ -108,6 +108,9 @@ class Service:
             )
         sessions.warm()
         self.model, self.sessions = model, sessions
+        log.info(
+            "serving the %s graph on %s (VCL_PRECISION=%s)", model.precision, model.providers[0], st.precision
+        )
         for provider in model.providers:
             self.metrics.provider.labels(provider).set(1)
         if not st.index_dir:

@@ -65,7 +65,7 @@ class Settings(BaseSettings):
     unknown_threshold: float | None = None
     max_clips: Annotated[int, Field(ge=1)] = 64
     threads: Annotated[int, Field(ge=0)] = 0
-    precision: Literal["fp32", "fp16", "int8"] = "fp32"
+    precision: Literal["auto", "fp32", "fp16", "int8"] = "auto"  # runtime.model.auto_precision
     data_root: str | None = None
     max_body_bytes: Annotated[int, Field(ge=1024)] = 64 * 1024 * 1024
     max_frames: Annotated[int, Field(ge=1)] = 3000

@@ -103,7 +103,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
 def export_index_and_samples(out: Path, data_dir: Path, seed: int) -> None:
     """Export the classifier checkpoint, index the prepared clips, write one sample file per class."""
-    from export.onnx_export import export_checkpoint
+    from export.onnx_export import DEFAULT_PRECISIONS, export_checkpoint
     from index.action_index import ActionIndex
     from index.build import from_prepared
     from runtime.model import OnnxModel
@@ -115,8 +115,8 @@ def export_index_and_samples(out: Path, data_dir: Path, seed: int) -> None:
         print(f"using the exported model in {model_dir}")
     else:
         print(f"exporting to ONNX in {model_dir}")
-        export_checkpoint(out / "vcl" / "classifier", model_dir)
-    model = OnnxModel(model_dir)
+        export_checkpoint(out / "vcl" / "classifier", model_dir, DEFAULT_PRECISIONS, int8_if_guarded=True)
+    model = OnnxModel(model_dir, precision="auto")  # the graph vcl serve runs: the index matches it
     if (index_dir / "CURRENT").is_file():
         print(f"using the index in {index_dir}")
     else:

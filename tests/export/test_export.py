@@ -237,6 +237,23 @@ def test_a_lossy_int8_variant_is_refused(tmp_path: Path, monkeypatch: pytest.Mon
         and guard["clips"] == onnx_export.INT8_GUARD_CLIPS
     )
     assert 0 <= manifest["variants"]["int8"]["accuracy_delta_vs_fp32"]["fused_argmax_agreement"] <= 1
+    assert OnnxModel(out, precision="auto").precision == "fp32"  # kept, but not served by default
+    # vcl export's default (int8 not named): the refused variant is left out, the export goes on
+    from vcl.cli import main
+
+    argv = ["export", "--checkpoint", str(checkpoint), "--max-batch", "8", "--out"]
+    assert main([*argv, str(tmp_path / "default")]) == 0
+    manifest = json.loads((tmp_path / "default" / "manifest.json").read_text())
+    assert manifest["variants"] == {} and not (tmp_path / "default" / "model.int8.onnx").exists()
+    assert manifest["variants_left_out"]["int8"].startswith("refused by the guard: fused top-1")
+    assert OnnxModel(tmp_path / "default", precision="auto").precision == "fp32"
+    monkeypatch.setattr(onnx_export, "INT8_MAX_TOP1_DROP", 1.01)  # now nothing can fail it
+    assert main([*argv, str(tmp_path / "passed")]) == 0
+    manifest = json.loads((tmp_path / "passed" / "manifest.json").read_text())
+    assert manifest["variants"]["int8"]["guard"]["passed"] and "variants_left_out" not in manifest
+    assert OnnxModel(tmp_path / "passed", precision="auto").precision == "int8"  # what vcl serve runs
+    assert main([*argv, str(tmp_path / "off"), "--no-int8"]) == 0
+    assert json.loads((tmp_path / "off" / "manifest.json").read_text())["variants"] == {}
 
 
 def _mixed_persons(batch: int = 6) -> np.ndarray:
@@ -281,6 +298,10 @@ def test_exported_skip_matches_every_person_through_onnx_runtime(
     assert main([*argv, "--no-skip-absent"]) == 0
     manifests = [json.loads((d / "manifest.json").read_text()) for d in (model_dir, tmp_path / "every")]
     assert [m["absent_persons_skipped"] for m in manifests] == [True, False]
+    # vcl export's default int8 variant needs a classifier for its guard: this model has none
+    assert manifests[1]["variants_left_out"] == {
+        "int8": "the model has no classifier to guard an int8 variant"
+    }
     x = _mixed_persons()
     skipping, every = OnnxModel(model_dir).run(x), OnnxModel(tmp_path / "every").run(x)
     for name, value in every.items():

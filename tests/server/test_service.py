@@ -123,6 +123,8 @@ def test_two_workers_on_a_cpu_run_a_lone_batch_on_every_core_and_concurrent_ones
 def test_vcl_precision_serves_a_guarded_variant_and_refuses_a_lossy_one(
     service_files: ServiceFiles, tmp_path: Path, passed: bool
 ) -> None:
+    """VCL_PRECISION=int8 serves a variant that passed its guard and refuses one that failed it;
+    the default (auto) serves int8 where the guard passed and falls back to fp32 where it failed."""
     import json
     import shutil
 
@@ -144,4 +146,11 @@ def test_vcl_precision_serves_a_guarded_variant_and_refuses_a_lossy_one(
     else:
         with pytest.raises(RuntimeModelError, match=r"VCL_PRECISION=int8: .* failed its export guard"):
             service.load()
-    assert Service(Settings(model_dir=str(model)), Metrics()).settings.precision == "fp32"  # the default
+    default = Service(Settings(model_dir=str(model)), Metrics())
+    assert default.settings.precision == "auto"
+    default.load()
+    default.ready = True
+    assert default.model_info().precision == ("int8" if passed else "fp32")
+    sessions = default.sessions
+    assert sessions is not None
+    assert {m.precision for m in (sessions.alone, sessions.shared) if m} == {default.model_info().precision}
