@@ -24,6 +24,12 @@ def add_predict_command(subparsers: argparse._SubParsersAction) -> None:
         "(the model's class activation map; an exported model needs its 'cam' output)",
     )
     pr.add_argument("--explain-class", help="explain this class (a class name) instead of the predicted one")
+    pr.add_argument(
+        "--precision",
+        default="auto",
+        help="an exported model's graph: fp32, a variant, or auto (the default: int8 on a CPU where its "
+        "export guard passed, as vcl serve runs it, else fp32)",
+    )
     pr.set_defaults(func=_predict)
 
 
@@ -166,7 +172,12 @@ def _predict(args: argparse.Namespace) -> int:
     from export.predict import predict_files
 
     results = predict_files(
-        args.model, args.files, top=args.top, explain=args.explain, explain_class=args.explain_class
+        args.model,
+        args.files,
+        top=args.top,
+        explain=args.explain,
+        explain_class=args.explain_class,
+        precision=args.precision,
     )
     if args.json:
         print(json.dumps(results, indent=1))

@@ -329,5 +329,9 @@ def export_checkpoint(
                         f"{checkpoint}: the int8 variant is refused: {verdict['reason']}; export "
                         "without --precision int8, or pass --lossy-int8 to keep it anyway"
                     )
+        if calibrate is not None:  # each kept variant's own scores on the same validation clips
+            for precision in manifest["variants"]:
+                block = reference_block(OnnxModel(tmp, precision=precision), calibrate)
+                manifest["variants"][precision]["uncertainty"] = block
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest

@@ -46,11 +46,11 @@ def _describe(model_dir: Path, onnx: bool) -> _Model:
 
 
 def _run_onnx(
-    model_dir: Path, joints: np.ndarray, explain: bool
+    model_dir: Path, joints: np.ndarray, explain: bool, precision: str
 ) -> tuple[dict[str, np.ndarray], ExplainSpec | None]:
     from runtime.model import OnnxModel
 
-    model = OnnxModel(model_dir)
+    model = OnnxModel(model_dir, precision=precision)
     if not explain:
         return model.run(joints), None
     spec = require_explain(model.manifest, model_dir)
@@ -58,7 +58,7 @@ def _run_onnx(
 
 
 def _run_checkpoint(
-    model_dir: Path, joints: np.ndarray, explain: bool
+    model_dir: Path, joints: np.ndarray, explain: bool, precision: str = "fp32"
 ) -> tuple[dict[str, np.ndarray], ExplainSpec | None]:
     """The checkpoint through ``export.graph.ExportGraph`` (the exported computation, in PyTorch)."""
     import torch
@@ -109,10 +109,13 @@ def predict_files(
     top: int = 5,
     explain: bool = False,
     explain_class: str | None = None,
+    precision: str = "auto",
 ) -> list[dict[str, Any]]:
     """Per clip: label, class index, top-k with softmax probabilities, per-stream logits and features;
     with ``explain``, ``explanation``: the attribution (``runtime.attribution``) of the predicted
-    class, or of ``explain_class`` (a class name), over the model's input frames and joints."""
+    class, or of ``explain_class`` (a class name), over the model's input frames and joints.
+    ``precision``: the exported graph that runs (``runtime.model.OnnxModel``; by default the one
+    ``vcl serve`` runs); a checkpoint always runs in float32."""
     model_dir = Path(model_dir)
     onnx = (model_dir / "manifest.json").is_file()
     model = _describe(model_dir, onnx)
@@ -128,7 +131,7 @@ def predict_files(
     clips = [clip for path in files for clip in read_clips(path)]
     joints = preprocess_clips(clips, model.layout, model.pipeline)
     run = _run_onnx if onnx else _run_checkpoint
-    outputs, spec = run(model_dir, joints, explain or explain_class is not None)
+    outputs, spec = run(model_dir, joints, explain or explain_class is not None, precision)
     probs = softmax(outputs["fused_logits"])
     explained: list[Attribution] = []
     if spec is not None:

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from runtime.model import OnnxModel
+from runtime.model import AUTO, OnnxModel
 
 
 def add_index_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -60,20 +60,27 @@ def add_index_commands(subparsers: argparse._SubParsersAction) -> None:
     search.add_argument("--uncertainty-aware", action="store_true", help="re-rank by mutual likelihood (MLS)")
     search.add_argument("--json", action="store_true")
     search.set_defaults(func=_search)
+    for command in (build, add, search):  # the graph that embeds: by default the one vcl serve runs
+        command.add_argument(
+            "--precision",
+            default=AUTO,
+            help="the model's graph that embeds the clips: fp32, a variant (int8, fp16), or auto (the "
+            "default: int8 on a CPU where its export guard passed, as vcl serve runs it, else fp32)",
+        )
     info = sub.add_parser("info", help="version, count, model of an index")
     info.add_argument("--index", type=Path, required=True)
     info.set_defaults(func=_info)
 
 
-def _model(path: Path) -> OnnxModel:
-    return OnnxModel(path)
+def _model(path: Path, precision: str) -> OnnxModel:
+    return OnnxModel(path, precision=precision)
 
 
 def _build(args: argparse.Namespace) -> int:
     from index.action_index import ActionIndex
     from index.build import from_files, from_prepared
 
-    model = _model(args.model)
+    model = _model(args.model, args.precision)
     if args.shard is not None:
         from index.shards import ShardSpec, build_shard
 
@@ -104,7 +111,7 @@ def _add(args: argparse.Namespace) -> int:
     from index.action_index import ActionIndex
     from index.build import from_files
 
-    model = _model(args.model)
+    model = _model(args.model, args.precision)
     index = ActionIndex(args.index, model.manifest.model_sha256, model.manifest.embedding_dim)
     emb, items = from_files(model, args.files)
     version = index.add(emb.embedding, items, emb.sigma)
@@ -124,7 +131,7 @@ def _search(args: argparse.Namespace) -> int:
     from index.action_index import ActionIndex
     from index.build import from_files
 
-    model = _model(args.model)
+    model = _model(args.model, args.precision)
     index = ActionIndex(args.index, model.manifest.model_sha256, model.manifest.embedding_dim)
     for message in index.messages:
         print(f"warning: {message}")

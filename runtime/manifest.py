@@ -28,11 +28,14 @@ class RuntimeModelError(VclError):
 class VariantFile:
     """A reduced-precision copy of the graph (``fp16``, ``int8``) listed in the manifest.
     ``guard_passed``: the export's int8 guard verdict (``export.onnx_export.int8_guard``; False
-    for a variant kept with ``--lossy-int8``), None where none was recorded."""
+    for a variant kept with ``--lossy-int8``), None where none was recorded. ``uncertainty``: the
+    variant's own ``uncertainty`` block (its scores on the same validation clips; exported with
+    ``--reference``), which ``runtime.model.OnnxModel`` uses in place of fp32's when it runs it."""
 
     file: str
     sha256: str
     guard_passed: bool | None = None
+    uncertainty: UncertaintyReference | None = None
 
 
 @dataclass(frozen=True)
@@ -172,25 +175,35 @@ def parse_manifest(raw: dict[str, Any], path: Path) -> ModelManifest:
     streams = tuple(_field(raw, path, "streams", list))
     weights = _field(raw, path, "fusion_weights", dict)
     centers = raw.get("embedding_centers") or {}
+    gaussian = bool(_field(raw, path, "has_gaussian_head", bool))
+
+    def reference(block: Any, name: str) -> UncertaintyReference | None:
+        try:
+            parsed = parse_reference(block, path)
+        except UncertaintyBlockError as err:
+            raise RuntimeModelError(str(err)) from None
+        if (
+            parsed is not None
+            and not gaussian
+            and ("sigma" in parsed.features or parsed.quantiles.keys() - {"softmax"})
+        ):
+            raise RuntimeModelError(
+                f"{path}: field '{name}': uses the sigma score, but the model has no Gaussian head"
+            )
+        return parsed
+
     variants = {}
     for name, v in (raw.get("variants") or {}).items():
         if not (isinstance(v, dict) and isinstance(v.get("file"), str) and isinstance(v.get("sha256"), str)):
             raise RuntimeModelError(f"{path}: field 'variants.{name}': expected file and sha256")
         passed = (v.get("guard") or {}).get("passed")
-        variants[name] = VariantFile(v["file"], v["sha256"], passed if isinstance(passed, bool) else None)
-    try:
-        uncertainty = parse_reference(raw.get("uncertainty"), path)
-    except UncertaintyBlockError as err:
-        raise RuntimeModelError(str(err)) from None
-    gaussian = bool(_field(raw, path, "has_gaussian_head", bool))
-    if (
-        uncertainty is not None
-        and not gaussian
-        and ("sigma" in uncertainty.features or uncertainty.quantiles.keys() - {"softmax"})
-    ):
-        raise RuntimeModelError(
-            f"{path}: field 'uncertainty': uses the sigma score, but the model has no Gaussian head"
+        variants[name] = VariantFile(
+            v["file"],
+            v["sha256"],
+            passed if isinstance(passed, bool) else None,
+            reference(v.get("uncertainty"), f"variants.{name}.uncertainty"),
         )
+    uncertainty = reference(raw.get("uncertainty"), "uncertainty")
     return ModelManifest(
         explain=_explain(raw.get("explain"), path),
         model_file=_field(raw, path, "model_file", str),

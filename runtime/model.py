@@ -8,6 +8,7 @@ validates the input against the manifest (shape, dtype, finiteness) and returns 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -38,7 +39,8 @@ class OnnxModel:
         model_dir: directory written by ``vcl export``.
         precision: ``fp32`` (``model.onnx``), a variant listed in the manifest (``fp16``, ``int8``),
             or ``auto`` (``auto_precision``: the int8 variant on a CPU where its export guard
-            passed, else fp32). ``self.precision`` is the graph chosen.
+            passed, else fp32). ``self.precision`` is the graph chosen; ``self.manifest`` carries
+            that graph's ``uncertainty`` block where the export wrote one for it.
         require_gpu: fail instead of falling back to the CPU when CUDA is not usable.
         threads: intra-op threads for the CPU provider (0 = ONNX Runtime's default).
         spin: let idle intra-op threads spin-wait for work (ONNX Runtime's default: lowest latency
@@ -65,6 +67,8 @@ class OnnxModel:
             wanted_file = self.manifest.file_for(precision)
         except RuntimeModelError as err:
             raise RuntimeModelError(f"{self.model_dir}: {err}") from None
+        if wanted_file.uncertainty is not None:  # what this graph's scores mean, not fp32's
+            self.manifest = dataclasses.replace(self.manifest, uncertainty=wanted_file.uncertainty)
         path = self.model_dir / wanted_file.file
         if not path.is_file():
             raise RuntimeModelError(f"{self.model_dir}: missing {path.name}")

@@ -133,7 +133,11 @@ def test_official_model_through_onnx_runtime(tmp_path: Path, reference: dict) ->
     assert int8["fused_logits"].argmax(1).tolist() == reference["pred_fused"].tolist()
     assert manifest["variants"]["int8"]["accuracy_delta_vs_fp32"]["fused_argmax_agreement"] >= 0.9
     files = sorted(shared_path("ntu_samples").glob("*.skeleton"))
-    onnx = predict_files(model_dir, files)
+    # the raw files through vcl predict: the default graph (int8, its guard passed) keeps the
+    # authors' fused predictions, the fp32 graph reproduces their logits
+    served = predict_files(model_dir, files)
+    assert [r["class_index"] for r in served] == reference["pred_fused"].tolist()
+    onnx = predict_files(model_dir, files, precision="fp32")
     torch_results = predict_files(checkpoint, files)
     assert [r["class_index"] for r in onnx] == reference["pred_fused"].tolist()
     assert [r["class_index"] for r in onnx] == [r["class_index"] for r in torch_results]

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from runtime.manifest import read_manifest
+from runtime.model import OnnxModel
 from skeleton.prepare import prepare_dataset
 from tests.conftest import TINY_MODEL
 from train.config import load_config
@@ -95,6 +96,13 @@ def test_study_result_and_the_exported_threshold_agree(
         closed["thresholds"]["softmax"]["threshold"], abs=1e-4
     )
     assert "validation clips" in m.uncertainty.reference and len(m.uncertainty.quantiles["sigma"]) == 21
+    # the int8 variant vcl export writes by default carries its own block, scored on the same clips,
+    # and the graph served by default (auto) reads that one
+    variant = m.variants["int8"].uncertainty
+    assert variant is not None and variant.reference == m.uncertainty.reference and variant != m.uncertainty
+    served = OnnxModel(tmp_path / "model", precision="auto")
+    assert served.precision == "int8" and served.manifest.uncertainty == variant
+    assert OnnxModel(tmp_path / "model").manifest.uncertainty == m.uncertainty
 
 
 def test_cli_writes_the_result(
