@@ -27,6 +27,7 @@ def add_predict_command(subparsers: argparse._SubParsersAction) -> None:
     pr.add_argument(
         "--precision",
         default="auto",
+        choices=["auto", "fp32", "fp16", "int8"],
         help="an exported model's graph: fp32, a variant, or auto (the default: int8 on a CPU where its "
         "export guard passed, as vcl serve runs it, else fp32)",
     )

@@ -64,6 +64,7 @@ def add_index_commands(subparsers: argparse._SubParsersAction) -> None:
         command.add_argument(
             "--precision",
             default=AUTO,
+            choices=[AUTO, "fp32", "fp16", "int8"],
             help="the model's graph that embeds the clips: fp32, a variant (int8, fp16), or auto (the "
             "default: int8 on a CPU where its export guard passed, as vcl serve runs it, else fp32)",
         )
