@@ -9,7 +9,10 @@
 # EVERY (10: epochs between the kept checkpoints that the learning curve probes), SEED (0),
 # METHODS (default "random vcl skeletonclr"), PROTOCOL (default xsub; "all" is a diagnostic, not an
 # evaluation: pretraining on every clip, the test clips too without their labels, with no kNN
-# monitor or kNN result, which would score clips against themselves; the probe is as always).
+# monitor or kNN result, which would score clips against themselves; the probe is as always),
+# INIT (a checkpoint directory every run starts from, `model.init`; e.g. the authors' NTU-60
+# encoders from `vcl import-official`: the data is then prepared in their layout, --map-to ntu,
+# and `random` is that checkpoint with BatchNorm statistics of the new data), LR (default 0.002).
 set -euo pipefail
 shopt -s nullglob  # a run without kept epoch checkpoints (random) probes only last
 cd "$(dirname "$0")/.."
@@ -20,7 +23,10 @@ EPOCHS=${EPOCHS:-60}
 declare -A KEY=([msr_action3d]=msr-action3d [utd_mhad]=utd-mhad)
 # One person per clip: both datasets hold one, and the second slot would be zeros and half the compute.
 RECIPE=(--set optim.batch_size=32 --set optim.epochs=$EPOCHS --set "optim.lr_milestones=[$((EPOCHS * 5 / 6))]"
-  --set loss.queue_size=64 --set loss.momentum=${MOMENTUM:-0.99} --set run.checkpoint_every=${EVERY:-10} --set run.monitor_every=10 --set run.threads=1 --set run.seed=${SEED:-0})
+  --set optim.lr=${LR:-0.002} --set loss.queue_size=64 --set loss.momentum=${MOMENTUM:-0.99} --set run.checkpoint_every=${EVERY:-10} --set run.monitor_every=10 --set run.threads=1 --set run.seed=${SEED:-0})
+PREPARE=(--pipeline-option num_persons=1)
+SUFFIX=m1
+if [ -n "${INIT:-}" ]; then RECIPE+=(--set model.init=$INIT); PREPARE+=(--map-to ntu); SUFFIX=ntu_m1; fi
 [ "${PROTOCOL:-xsub}" = xsub ] || RECIPE+=(--set data.protocol=$PROTOCOL --set 'data.monitor_part=""')
 # random: the same VCL encoder left at its initialisation (lr 1e-12 for one epoch; BatchNorm
 # statistics exact), the features a pretraining run has to beat
@@ -30,9 +36,9 @@ mkdir -p $OUT
 datasets=("$@")
 [ ${#datasets[@]} -gt 0 ] || datasets=(msr_action3d utd_mhad)
 for dataset in "${datasets[@]}"; do
-  data=data/${dataset}_m1
+  data=data/${dataset}_$SUFFIX
   [ -d $data ] || $VCL data prepare --dataset ${KEY[$dataset]} --root $SHARED/$dataset --out $data \
-    --pipeline-option num_persons=1 --workers 1 --quiet
+    "${PREPARE[@]}" --workers 1 --quiet
   for method in ${METHODS:-random vcl skeletonclr}; do
     run=$OUT/${dataset}_$method
     # shellcheck disable=SC2086

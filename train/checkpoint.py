@@ -108,3 +108,49 @@ def load_checkpoint(
         if stream in model.classifiers:
             model.classifiers[stream].load_state_dict(weights["classifiers"][stream])
     return model.to(device).eval(), meta
+
+
+def init_encoders(encoders: dict[str, nn.Module], directory: str | Path, layout: str) -> dict[str, Any]:
+    """Start a run's encoders from a checkpoint's weights (``model.init``), in place.
+
+    Every stream's backbone is copied from the checkpoint's encoder of the same stream; its
+    projection / Gaussian head too when the checkpoint's is of the same kind (an imported official
+    checkpoint has none: the run's heads keep their fresh initialisation).
+
+    Args:
+        encoders: stream name -> ``train.model.StreamEncoder``, as built for the run.
+        directory: the checkpoint directory.
+        layout: the run's layout name (the prepared data's); the checkpoint's must be the same.
+
+    Returns:
+        What the run's ``meta.json`` records: the path, the weights' SHA-256, and per stream
+        whether the head came along (``kept``) or started fresh (``new``).
+    """
+    source, meta = load_checkpoint(directory)
+    if meta["layout"] != layout:
+        raise CheckpointError(
+            f"{directory}: its encoders read the {meta['layout']!r} layout, the data is {layout!r}; "
+            f"prepare the data with --map-to {meta['layout']} (docs/data.md)"
+        )
+    absent = [s for s in encoders if s not in source.encoders]
+    if absent:
+        raise CheckpointError(
+            f"{directory}: no {absent[0]!r} stream to start from (it holds {', '.join(source.streams)})"
+        )
+    heads = {}
+    for stream, encoder in encoders.items():
+        start = source.encoders[stream]
+        same_head = start.head == encoder.head
+        wanted = encoder.state_dict() if same_head else encoder.backbone.state_dict()
+        given = start.state_dict() if same_head else start.backbone.state_dict()
+        for key, value in wanted.items():
+            if key not in given or given[key].shape != value.shape:
+                found = tuple(given[key].shape) if key in given else "nothing"
+                raise CheckpointError(
+                    f"{directory}: {stream} {key}: this run needs shape {tuple(value.shape)}, the "
+                    f"checkpoint has {found} (model widths, latent sizes and the input's channels "
+                    "must match)"
+                )
+        (encoder if same_head else encoder.backbone).load_state_dict(given)
+        heads[stream] = "kept" if same_head else "new"
+    return {"path": str(directory), "weights_sha256": meta["weights_sha256"], "heads": heads}

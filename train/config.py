@@ -48,6 +48,11 @@ class ModelConfig:
     ``logvar_bias``: initial bias of the log sigma^2 layer; null keeps PyTorch's default (sigma
     starts near 1, as the official code). A negative value (e.g. -4, sigma ~0.14) lets short runs
     learn before the sampling noise drowns the contrast; see docs/training.md.
+
+    ``init``: a checkpoint directory (``vcl train`` or ``vcl import-official`` output) whose
+    backbones start the run's encoders, and whose heads too where they are of the run's kind; ""
+    starts from random weights. Its layout, streams and weight shapes must fit the run's
+    (``train.checkpoint.init_encoders``); resuming a run restores its own weights instead.
     """
 
     method: str = "vcl"
@@ -58,6 +63,7 @@ class ModelConfig:
     projection_dim: int = 128
     latent_dim: int = 64
     logvar_bias: float | None = None
+    init: str = ""
 
     @property
     def head(self) -> str:

@@ -26,7 +26,7 @@ from skeleton.prepared import PreparedDataset
 from train import distributed
 from train.augment import augment
 from train.batchnorm import recompute_batchnorm
-from train.checkpoint import save_checkpoint
+from train.checkpoint import init_encoders, save_checkpoint
 from train.config import TrainConfig
 from train.moco import MomentumContrast
 from train.model import MultiStreamModel, StreamEncoder, build_encoders
@@ -103,6 +103,10 @@ class Trainer:
         encoders = build_encoders(
             self.layout, config.data.streams, m.head, self.architecture, logvar_bias=m.logvar_bias
         )
+        # model.init: start from a checkpoint's weights (before the key encoders copy the query's)
+        self.init = init_encoders(encoders, m.init, self.layout.name) if m.init else None
+        if self.init:
+            log.info("encoders start from %s (heads: %s)", m.init, self.init["heads"])
         self.method = MomentumContrast(
             encoders,
             self.layout.parents,
@@ -196,6 +200,7 @@ class Trainer:
                 "content_sha256": self.dataset.manifest["content_sha256"],
             },
             "epoch": self.epoch,
+            "init": self.init,
         }
 
     def save(self, name: str, with_state: bool = False) -> Path:

@@ -10,11 +10,11 @@ import torch
 
 from skeleton.prepare import prepare_dataset
 from skeleton.prepared import PreparedDataset
-from train.checkpoint import load_checkpoint
+from train.checkpoint import CheckpointError, init_encoders, load_checkpoint
 from train.config import ConfigError, load_config
 from train.model import StreamEncoder
 from train.run_log import momentum_warning
-from train.trainer import TrainingError, train
+from train.trainer import Trainer, TrainingError, train
 from vcl.cli import main
 
 TINY = [
@@ -204,3 +204,37 @@ def test_cuda_requested_without_a_gpu(tiny_data: Path, tmp_path: Path) -> None:
         pytest.skip("a CUDA device is present")
     with pytest.raises(TrainingError, match="run.device is 'cuda' but no CUDA device is available"):
         train(_config(tiny_data, tmp_path / "gpu", "run.device=cuda"), progress=False)
+
+
+def test_model_init_starts_query_and_key_from_a_checkpoint(
+    tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = train(_config(tiny_data, tmp_path / "first", "optim.epochs=2"), progress=False) / "checkpoints" / "last"
+    start, _ = load_checkpoint(first)
+    trainer = Trainer(_config(tiny_data, tmp_path / "second", f"model.init={first}"), progress=False)
+    assert trainer.init["heads"] == {"joint": "kept", "motion": "kept"}
+    for stream in ("joint", "motion"):
+        given = start.encoders[stream].state_dict()
+        for encoders in (trainer.method.query, trainer.method.key):
+            for key, value in encoders[stream].state_dict().items():
+                assert torch.equal(value, given[key]), (stream, key)
+    # a SkeletonCLR checkpoint starts a VCL run's backbones; the Gaussian heads start fresh
+    clr = train(_config(tiny_data, tmp_path / "clr", "optim.epochs=1", "model.method=skeletonclr"), progress=False)
+    clr_start, _ = load_checkpoint(clr / "checkpoints" / "last")
+    trainer = Trainer(_config(tiny_data, tmp_path / "third", f"model.init={clr / 'checkpoints' / 'last'}"), progress=False)
+    assert trainer.init["heads"] == {"joint": "new", "motion": "new"}
+    joint = trainer.method.query["joint"]
+    for key, value in clr_start.encoders["joint"].backbone.state_dict().items():
+        assert torch.equal(joint.backbone.state_dict()[key], value), key
+    fresh = joint.projection.state_dict()
+    assert not all(torch.equal(v, clr_start.encoders["joint"].projection.state_dict()[k]) for k, v in fresh.items())
+    # misfits are named: the layout, the shapes, through the CLI without a traceback
+    with pytest.raises(CheckpointError, match="read the 'ntu' layout, the data is 'kinect_v1'; prepare the data with --map-to ntu"):
+        init_encoders(dict(trainer.method.query.items()), first, "kinect_v1")
+    args = ["train", "--set", f"data.path={tiny_data}", "--set", f"run.out_dir={tmp_path / 'wide'}"]
+    for item in [*TINY, "model.widths=[8, 8, 32]", f"model.init={first}"]:
+        args += ["--set", item]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "joint backbone.st_gcn_networks.2.gcn.conv.weight: this run needs shape (96, 8, 1, 1), the checkpoint has (48, 8, 1, 1)" in err
+    assert "Traceback" not in err
