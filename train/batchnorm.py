@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from train.stgcn import STGCN
 from train.streams import derive_stream
 
 
@@ -33,9 +34,15 @@ def recompute_batchnorm(
     """Set every BatchNorm's running mean/variance of each stream's encoder to the average over
     ``joints`` (N, C, T, V, M): batch statistics averaged over near-equal batches (momentum None),
     dropout off. ``score``: the joints' last channel is a keypoint score (``train.streams``).
-    Parameters are untouched; each encoder's train/eval mode is restored."""
+    Parameters are untouched; each encoder's train/eval mode is restored. An input BatchNorm
+    frozen by ``STGCN.freeze_input_statistics`` keeps its statistics."""
     for stream, encoder in encoders.items():
-        norms = [m for m in encoder.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        frozen = {id(m.data_bn) for m in encoder.modules() if isinstance(m, STGCN) and m.input_frozen}
+        norms = [
+            m
+            for m in encoder.modules()
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and id(m) not in frozen
+        ]
         if not norms:
             continue
         was_training = encoder.training

@@ -53,6 +53,10 @@ class ModelConfig:
     backbones start the run's encoders, and whose heads too where they are of the run's kind; ""
     starts from random weights. Its layout, streams and weight shapes must fit the run's
     (``train.checkpoint.init_encoders``); resuming a run restores its own weights instead.
+
+    ``input_bn``: ``batch`` (ST-GCN's input BatchNorm standardises every joint coordinate by batch
+    statistics, as the official model) or ``frozen`` (it keeps its running statistics, those of
+    ``init`` or mean 0 / variance 1 from scratch; ``train.stgcn.STGCN.freeze_input_statistics``).
     """
 
     method: str = "vcl"
@@ -64,6 +68,7 @@ class ModelConfig:
     latent_dim: int = 64
     logvar_bias: float | None = None
     init: str = ""
+    input_bn: str = "batch"
 
     @property
     def head(self) -> str:
@@ -183,6 +188,7 @@ class TrainConfig:
 
 CHOICES = {
     ("model", "method"): ("vcl", "skeletonclr"),
+    ("model", "input_bn"): ("batch", "frozen"),
     ("loss", "kl_schedule"): ("linear", "constant"),
     ("loss", "kl_reduction"): ("mean", "sum"),
     ("run", "device"): ("auto", "cpu", "cuda"),

@@ -196,6 +196,7 @@ class STGCN(nn.Module):
         self.in_channels = in_channels
         self.feature_dim = widths[-1]
         self.data_bn = nn.BatchNorm1d(in_channels * v)
+        self.input_frozen = False
         blocks = []
         c_in = in_channels
         for i, (c_out, stride) in enumerate(zip(widths, strides, strict=True)):
@@ -204,6 +205,22 @@ class STGCN(nn.Module):
             c_in = c_out
         self.st_gcn_networks = nn.ModuleList(blocks)
         self.edge_importance = nn.ParameterList([nn.Parameter(torch.ones_like(a)) for _ in blocks])
+
+    def freeze_input_statistics(self, frozen: bool = True) -> None:
+        """Keep the input BatchNorm normalising with its running statistics in training too
+        (``model.input_bn: frozen``): they stay as loaded or initialised (mean 0, variance 1:
+        coordinates enter unstandardised, scaled by the learnt affine), and
+        ``train.batchnorm.recompute_batchnorm`` leaves them alone. Standardising each joint
+        coordinate by the statistics of a few hundred clips turns near-constant channels (the
+        centred root joint's jitter) into unit-variance noise; measured in docs/RESULTS.md."""
+        self.input_frozen = frozen
+        self.data_bn.train(self.training and not frozen)
+
+    def train(self, mode: bool = True) -> STGCN:
+        super().train(mode)
+        if self.input_frozen:
+            self.data_bn.eval()
+        return self
 
     def forward_maps(self, x: torch.Tensor) -> torch.Tensor:
         """(N, C, T, V, M) -> feature maps (N * M, C_out, T', V)."""

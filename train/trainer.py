@@ -107,6 +107,8 @@ class Trainer:
         self.init = init_encoders(encoders, m.init, self.layout.name) if m.init else None
         if self.init:
             log.info("encoders start from %s (heads: %s)", m.init, self.init["heads"])
+        for encoder in encoders.values():
+            encoder.backbone.freeze_input_statistics(m.input_bn == "frozen")
         self.method = MomentumContrast(
             encoders,
             self.layout.parents,

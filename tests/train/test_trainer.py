@@ -238,3 +238,31 @@ def test_model_init_starts_query_and_key_from_a_checkpoint(
     err = capsys.readouterr().err
     assert "joint backbone.st_gcn_networks.2.gcn.conv.weight: this run needs shape (96, 8, 1, 1), the checkpoint has (48, 8, 1, 1)" in err
     assert "Traceback" not in err
+
+
+def test_frozen_input_batchnorm_keeps_its_statistics(tiny_data: Path, tmp_path: Path) -> None:
+    first = train(_config(tiny_data, tmp_path / "first", "optim.epochs=2"), progress=False) / "checkpoints" / "last"
+    start, _ = load_checkpoint(first)
+    extra = ("optim.epochs=2", "model.input_bn=frozen")
+    tuned = train(_config(tiny_data, tmp_path / "tuned", f"model.init={first}", *extra), progress=False)
+    scratch = train(_config(tiny_data, tmp_path / "scratch", *extra), progress=False)
+    tuned_model, _ = load_checkpoint(tuned / "checkpoints" / "last")
+    scratch_model, _ = load_checkpoint(scratch / "checkpoints" / "last")
+    for stream in ("joint", "motion"):
+        given, kept = start.encoders[stream].backbone, tuned_model.encoders[stream].backbone
+        assert torch.equal(kept.data_bn.running_mean, given.data_bn.running_mean)
+        assert torch.equal(kept.data_bn.running_var, given.data_bn.running_var)
+        assert not torch.equal(kept.data_bn.weight, given.data_bn.weight)  # its affine still learns
+        # the hidden BatchNorms were recomputed on the training clips, as without freezing
+        hidden = kept.st_gcn_networks[1].tcn[0].running_var
+        assert not torch.allclose(hidden, given.st_gcn_networks[1].tcn[0].running_var)
+        fresh = scratch_model.encoders[stream].backbone.data_bn
+        assert torch.equal(fresh.running_mean, torch.zeros_like(fresh.running_mean))
+        assert torch.equal(fresh.running_var, torch.ones_like(fresh.running_var))
+    # in train mode the frozen input BatchNorm normalises with its running statistics
+    backbone = start.encoders["joint"].backbone
+    backbone.freeze_input_statistics()
+    backbone.train()
+    assert backbone.training and not backbone.data_bn.training
+    x = torch.randn(4, 75, 10)
+    assert torch.equal(backbone.data_bn(x), backbone.eval().data_bn(x))
