@@ -8,7 +8,9 @@ second pretraining seed; the ridge floor on the same K clips, bench/ridge_floor.
 and the fused linear probe of every kept
 pretraining checkpoint against the ridge floor (``ssl/``: the first study, key-encoder momentum
 0.999, dashed; ``ssl_m099/``: momentum 0.99, solid; bench/ssl_study.sh; ``pool/``: momentum 0.99
-pretrained with the other dataset's clips too, dash-dotted; bench/pool_study.sh).
+pretrained with the other dataset's clips too, dash-dotted; bench/pool_study.sh; ``init/`` and
+``init_frozen/``: VCL continued from the authors' NTU-60 encoders, ``INIT=... bash
+bench/ssl_study.sh``, each starting at its own ``random`` arm, dotted).
 Usage: python bench/plot_label_efficiency.py [--out docs/results] [--table]"""
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ STUDIES = {
     "ssl": ("momentum 0.999", "--"),
     "ssl_m099": ("momentum 0.99", "-"),
     "pool": ("0.99, + the other dataset's clips", "-."),
+    "init": ("from the authors' NTU-60 encoders", (0, (1, 1))),
+    "init_frozen": ("NTU-60 encoders, input BN frozen", (0, (5, 1, 1, 1, 1, 1))),
 }
 
 
@@ -125,7 +129,11 @@ def curve_panel(ax: plt.Axes, name: str, title: str, floor: float) -> None:
                 continue
             epochs = [int(re.search(r"epoch_(\d+)", f.name).group(1)) for f in files]  # type: ignore[union-attr]
             values = [top1(f, "fused") for f in files]
-            start = RAW / "ssl" / f"{name}_random_linear_last.json"  # the untrained encoder: epoch 0
+            # epoch 0: the encoder the study starts from (its own `random` arm: the untrained
+            # encoder, or the init with this data's BatchNorm statistics)
+            start = RAW / study / f"{name}_random_linear_last.json"
+            if not start.is_file():
+                start = RAW / "ssl" / f"{name}_random_linear_last.json"
             if start.is_file():
                 epochs, values = [0, *epochs], [top1(start, "fused"), *values]
             label = f"{METHODS[method].split()[0]}, {what}"
