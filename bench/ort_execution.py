@@ -1,0 +1,69 @@
+"""ONNX Runtime's sequential vs parallel execution mode on an exported model, side by side.
+
+The three streams are independent subgraphs, so ``ExecutionMode.ORT_PARALLEL`` could run them at
+once (inter-op threads) instead of one after another with every node split over the intra-op
+threads (what ``runtime.model.OnnxModel`` does). Times, alternated call by call on the same
+random two-person clips, for each graph of the model (fp32 and int8 when exported): sequential
+with 2 intra-op threads (the runtime's setting on this machine), parallel with 1 x 2 and 2 x 2
+(intra x inter) threads; prints the median per call and the ratio to sequential. No spinning,
+as the server runs. Measured in docs/export.md.
+
+Usage: python bench/ort_execution.py MODEL_DIR [--repeats 6] [--batches 1 32]
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from harness import bench_parser, ratio, time_calls
+
+CONFIGS = {"sequential 2x1": ("seq", 2, 1), "parallel 1x2": ("par", 1, 2), "parallel 2x2": ("par", 2, 2)}
+
+
+def session(path: Path, mode: str, intra: int, inter: int) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads, options.inter_op_num_threads = intra, inter
+    options.execution_mode = (
+        ort.ExecutionMode.ORT_PARALLEL if mode == "par" else ort.ExecutionMode.ORT_SEQUENTIAL
+    )
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def main() -> None:
+    parser = bench_parser(__doc__)
+    parser.add_argument("model", type=Path)
+    parser.add_argument("--repeats", type=int, default=6)
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 32])
+    args = parser.parse_args()
+    manifest = json.loads((args.model / "manifest.json").read_text())
+    shape = manifest["input"]["shape"][1:]  # (C, T, V, M)
+    rng = np.random.default_rng(0)
+    for graph in sorted(p.name for p in args.model.glob("*.onnx")):
+        sessions = {name: session(args.model / graph, *c) for name, c in CONFIGS.items()}
+        input_name = sessions["sequential 2x1"].get_inputs()[0].name
+        for batch in args.batches:
+            x = (0.3 * rng.standard_normal((batch, *shape))).astype(np.float32)
+            outputs = [s.run(None, {input_name: x}) for s in sessions.values()]
+            for other in outputs[1:]:  # the same numbers, whichever mode runs them
+                assert all(np.allclose(a, b, atol=1e-4) for a, b in zip(outputs[0], other, strict=True))
+            times: dict[str, list[float]] = {name: [] for name in sessions}
+            for _ in range(args.repeats):  # alternated, so drifting load hits every mode alike
+                for name, s in sessions.items():
+                    times[name].extend(time_calls(lambda s=s: s.run(None, {input_name: x}), 1, warmup=0))
+            base = float(np.median(times["sequential 2x1"]))
+            cells = [
+                f"{name} {1e3 * np.median(t):.1f} ms ({ratio(base, float(np.median(t)))})"
+                for name, t in times.items()
+            ]
+            print(f"{graph} B={batch}: " + ", ".join(cells), flush=True)
+
+
+if __name__ == "__main__":
+    main()
