@@ -211,8 +211,9 @@ class STGCN(nn.Module):
         (``model.input_bn: frozen``): they stay as loaded or initialised (mean 0, variance 1:
         coordinates enter unstandardised, scaled by the learnt affine), and
         ``train.batchnorm.recompute_batchnorm`` leaves them alone. Standardising each joint
-        coordinate by the statistics of a few hundred clips turns near-constant channels (the
-        centred root joint's jitter) into unit-variance noise; measured in docs/RESULTS.md."""
+        coordinate by the statistics of a few hundred clips scales near-constant channels (the
+        centred root joint's jitter) up to unit variance; what freezing gains or costs depends on
+        the data (docs/RESULTS.md, "Fourth study")."""
         self.input_frozen = frozen
         self.data_bn.train(self.training and not frozen)
 
