@@ -14,6 +14,7 @@ Usage: python bench/ort_execution.py MODEL_DIR [--repeats 6] [--batches 1 32]
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -54,9 +55,10 @@ def main() -> None:
             for other in outputs[1:]:  # the same numbers, whichever mode runs them
                 assert all(np.allclose(a, b, atol=1e-4) for a, b in zip(outputs[0], other, strict=True))
             times: dict[str, list[float]] = {name: [] for name in sessions}
+            feed = {input_name: x}
             for _ in range(args.repeats):  # alternated, so drifting load hits every mode alike
                 for name, s in sessions.items():
-                    times[name].extend(time_calls(lambda s=s: s.run(None, {input_name: x}), 1, warmup=0))
+                    times[name].extend(time_calls(partial(s.run, None, feed), 1, warmup=0))
             base = float(np.median(times["sequential 2x1"]))
             cells = [
                 f"{name} {1e3 * np.median(t):.1f} ms ({ratio(base, float(np.median(t)))})"

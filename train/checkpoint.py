@@ -28,7 +28,7 @@ from common.publish import publish_dir
 from skeleton.hashing import sha256_file
 from skeleton.layouts import get_layout
 from skeleton.pipelines import spec_score_channel
-from train.model import MultiStreamModel, build_encoders
+from train.model import MultiStreamModel, StreamEncoder, build_encoders
 
 FORMAT = "vcl-checkpoint"
 FORMAT_VERSION = 1
@@ -110,7 +110,7 @@ def load_checkpoint(
     return model.to(device).eval(), meta
 
 
-def init_encoders(encoders: dict[str, nn.Module], directory: str | Path, layout: str) -> dict[str, Any]:
+def init_encoders(encoders: dict[str, StreamEncoder], directory: str | Path, layout: str) -> dict[str, Any]:
     """Start a run's encoders from a checkpoint's weights (``model.init``), in place.
 
     Every stream's backbone is copied from the checkpoint's encoder of the same stream; its
@@ -140,6 +140,7 @@ def init_encoders(encoders: dict[str, nn.Module], directory: str | Path, layout:
     heads = {}
     for stream, encoder in encoders.items():
         start = source.encoders[stream]
+        assert isinstance(start, StreamEncoder)
         same_head = start.head == encoder.head
         wanted = encoder.state_dict() if same_head else encoder.backbone.state_dict()
         given = start.state_dict() if same_head else start.backbone.state_dict()
@@ -151,6 +152,7 @@ def init_encoders(encoders: dict[str, nn.Module], directory: str | Path, layout:
                     f"checkpoint has {found} (model widths, latent sizes and the input's channels "
                     "must match)"
                 )
-        (encoder if same_head else encoder.backbone).load_state_dict(given)
+        target: nn.Module = encoder if same_head else encoder.backbone
+        target.load_state_dict(given)
         heads[stream] = "kept" if same_head else "new"
     return {"path": str(directory), "weights_sha256": meta["weights_sha256"], "heads": heads}

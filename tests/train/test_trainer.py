@@ -206,42 +206,73 @@ def test_cuda_requested_without_a_gpu(tiny_data: Path, tmp_path: Path) -> None:
         train(_config(tiny_data, tmp_path / "gpu", "run.device=cuda"), progress=False)
 
 
+def _encoder(encoders: object, stream: str) -> StreamEncoder:
+    encoder = encoders[stream]  # type: ignore[index]
+    assert isinstance(encoder, StreamEncoder)
+    return encoder
+
+
+def _running(module: object) -> tuple[torch.Tensor, torch.Tensor]:
+    """A BatchNorm's running mean and variance."""
+    assert isinstance(module, torch.nn.modules.batchnorm._BatchNorm)
+    assert module.running_mean is not None and module.running_var is not None
+    return module.running_mean, module.running_var
+
+
 def test_model_init_starts_query_and_key_from_a_checkpoint(
     tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    first = train(_config(tiny_data, tmp_path / "first", "optim.epochs=2"), progress=False) / "checkpoints" / "last"
+    first = (
+        train(_config(tiny_data, tmp_path / "first", "optim.epochs=2"), progress=False)
+        / "checkpoints"
+        / "last"
+    )
     start, _ = load_checkpoint(first)
     trainer = Trainer(_config(tiny_data, tmp_path / "second", f"model.init={first}"), progress=False)
-    assert trainer.init["heads"] == {"joint": "kept", "motion": "kept"}
+    assert trainer.init is not None and trainer.init["heads"] == {"joint": "kept", "motion": "kept"}
     for stream in ("joint", "motion"):
-        given = start.encoders[stream].state_dict()
+        given = _encoder(start.encoders, stream).state_dict()
         for encoders in (trainer.method.query, trainer.method.key):
-            for key, value in encoders[stream].state_dict().items():
+            for key, value in _encoder(encoders, stream).state_dict().items():
                 assert torch.equal(value, given[key]), (stream, key)
     # a SkeletonCLR checkpoint starts a VCL run's backbones; the Gaussian heads start fresh
-    clr = train(_config(tiny_data, tmp_path / "clr", "optim.epochs=1", "model.method=skeletonclr"), progress=False)
+    clr = train(
+        _config(tiny_data, tmp_path / "clr", "optim.epochs=1", "model.method=skeletonclr"), progress=False
+    )
     clr_start, _ = load_checkpoint(clr / "checkpoints" / "last")
-    trainer = Trainer(_config(tiny_data, tmp_path / "third", f"model.init={clr / 'checkpoints' / 'last'}"), progress=False)
-    assert trainer.init["heads"] == {"joint": "new", "motion": "new"}
-    joint = trainer.method.query["joint"]
-    for key, value in clr_start.encoders["joint"].backbone.state_dict().items():
+    trainer = Trainer(
+        _config(tiny_data, tmp_path / "third", f"model.init={clr / 'checkpoints' / 'last'}"), progress=False
+    )
+    assert trainer.init is not None and trainer.init["heads"] == {"joint": "new", "motion": "new"}
+    joint, clr_joint = _encoder(trainer.method.query, "joint"), _encoder(clr_start.encoders, "joint")
+    for key, value in clr_joint.backbone.state_dict().items():
         assert torch.equal(joint.backbone.state_dict()[key], value), key
     fresh = joint.projection.state_dict()
-    assert not all(torch.equal(v, clr_start.encoders["joint"].projection.state_dict()[k]) for k, v in fresh.items())
+    assert not all(torch.equal(v, clr_joint.projection.state_dict()[k]) for k, v in fresh.items())
     # misfits are named: the layout, the shapes, through the CLI without a traceback
-    with pytest.raises(CheckpointError, match="read the 'ntu' layout, the data is 'kinect_v1'; prepare the data with --map-to ntu"):
-        init_encoders(dict(trainer.method.query.items()), first, "kinect_v1")
+    with pytest.raises(
+        CheckpointError,
+        match="read the 'ntu' layout, the data is 'kinect_v1'; prepare the data with --map-to ntu",
+    ):
+        init_encoders({"joint": joint}, first, "kinect_v1")
     args = ["train", "--set", f"data.path={tiny_data}", "--set", f"run.out_dir={tmp_path / 'wide'}"]
     for item in [*TINY, "model.widths=[8, 8, 32]", f"model.init={first}"]:
         args += ["--set", item]
     assert main(args) == 2
     err = capsys.readouterr().err
-    assert "joint backbone.st_gcn_networks.2.gcn.conv.weight: this run needs shape (96, 8, 1, 1), the checkpoint has (48, 8, 1, 1)" in err
+    assert (
+        "joint backbone.st_gcn_networks.2.gcn.conv.weight: this run needs shape (96, 8, 1, 1), "
+        "the checkpoint has (48, 8, 1, 1)" in err
+    )
     assert "Traceback" not in err
 
 
 def test_frozen_input_batchnorm_keeps_its_statistics(tiny_data: Path, tmp_path: Path) -> None:
-    first = train(_config(tiny_data, tmp_path / "first", "optim.epochs=2"), progress=False) / "checkpoints" / "last"
+    first = (
+        train(_config(tiny_data, tmp_path / "first", "optim.epochs=2"), progress=False)
+        / "checkpoints"
+        / "last"
+    )
     start, _ = load_checkpoint(first)
     extra = ("optim.epochs=2", "model.input_bn=frozen")
     tuned = train(_config(tiny_data, tmp_path / "tuned", f"model.init={first}", *extra), progress=False)
@@ -249,18 +280,18 @@ def test_frozen_input_batchnorm_keeps_its_statistics(tiny_data: Path, tmp_path: 
     tuned_model, _ = load_checkpoint(tuned / "checkpoints" / "last")
     scratch_model, _ = load_checkpoint(scratch / "checkpoints" / "last")
     for stream in ("joint", "motion"):
-        given, kept = start.encoders[stream].backbone, tuned_model.encoders[stream].backbone
-        assert torch.equal(kept.data_bn.running_mean, given.data_bn.running_mean)
-        assert torch.equal(kept.data_bn.running_var, given.data_bn.running_var)
+        given = _encoder(start.encoders, stream).backbone
+        kept = _encoder(tuned_model.encoders, stream).backbone
+        for a, b in zip(_running(kept.data_bn), _running(given.data_bn), strict=True):
+            assert torch.equal(a, b)
         assert not torch.equal(kept.data_bn.weight, given.data_bn.weight)  # its affine still learns
         # the hidden BatchNorms were recomputed on the training clips, as without freezing
-        hidden = kept.st_gcn_networks[1].tcn[0].running_var
-        assert not torch.allclose(hidden, given.st_gcn_networks[1].tcn[0].running_var)
-        fresh = scratch_model.encoders[stream].backbone.data_bn
-        assert torch.equal(fresh.running_mean, torch.zeros_like(fresh.running_mean))
-        assert torch.equal(fresh.running_var, torch.ones_like(fresh.running_var))
+        hidden = _running(kept.st_gcn_networks[1].tcn[0])[1]  # type: ignore[index]
+        assert not torch.allclose(hidden, _running(given.st_gcn_networks[1].tcn[0])[1])  # type: ignore[index]
+        mean, var = _running(_encoder(scratch_model.encoders, stream).backbone.data_bn)
+        assert torch.equal(mean, torch.zeros_like(mean)) and torch.equal(var, torch.ones_like(var))
     # in train mode the frozen input BatchNorm normalises with its running statistics
-    backbone = start.encoders["joint"].backbone
+    backbone = _encoder(start.encoders, "joint").backbone
     backbone.freeze_input_statistics()
     backbone.train()
     assert backbone.training and not backbone.data_bn.training
