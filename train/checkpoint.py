@@ -144,6 +144,12 @@ def init_encoders(encoders: dict[str, StreamEncoder], directory: str | Path, lay
         same_head = start.head == encoder.head
         wanted = encoder.state_dict() if same_head else encoder.backbone.state_dict()
         given = start.state_dict() if same_head else start.backbone.state_dict()
+        extra = sorted(set(given) - set(wanted))
+        if extra:
+            raise CheckpointError(
+                f"{directory}: {stream} {extra[0]}: the checkpoint has weights this run lacks "
+                f"({len(extra)} in all; model widths and strides must match)"
+            )
         for key, value in wanted.items():
             if key not in given or given[key].shape != value.shape:
                 found = tuple(given[key].shape) if key in given else "nothing"

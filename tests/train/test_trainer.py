@@ -265,6 +265,12 @@ def test_model_init_starts_query_and_key_from_a_checkpoint(
         "the checkpoint has (48, 8, 1, 1)" in err
     )
     assert "Traceback" not in err
+    args[args.index("model.widths=[8, 8, 32]")] = "model.widths=[8, 16]"
+    args[args.index("model.strides=[1, 2, 1]")] = "model.strides=[1, 2]"
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "joint backbone.edge_importance.2: the checkpoint has weights this run lacks (22 in all" in err
+    assert "Traceback" not in err
 
 
 def test_frozen_input_batchnorm_keeps_its_statistics(tiny_data: Path, tmp_path: Path) -> None:
