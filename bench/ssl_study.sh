@@ -13,7 +13,8 @@
 # INIT (a checkpoint directory every run starts from, `model.init`; e.g. the authors' NTU-60
 # encoders from `vcl import-official`: the data is then prepared in their layout, --map-to ntu,
 # and `random` is that checkpoint with BatchNorm statistics of the new data), LR (default 0.002),
-# INPUT_BN (`model.input_bn`: batch, the default, or frozen).
+# INPUT_BN (`model.input_bn`: batch, the default, or frozen), BLOCK_BN (`model.block_bn`: the same
+# for the BatchNorms inside the blocks).
 set -euo pipefail
 shopt -s nullglob  # a run without kept epoch checkpoints (random) probes only last
 cd "$(dirname "$0")/.."
@@ -24,7 +25,8 @@ EPOCHS=${EPOCHS:-60}
 declare -A KEY=([msr_action3d]=msr-action3d [utd_mhad]=utd-mhad)
 # One person per clip: both datasets hold one, and the second slot would be zeros and half the compute.
 RECIPE=(--set optim.batch_size=32 --set optim.epochs=$EPOCHS --set "optim.lr_milestones=[$((EPOCHS * 5 / 6))]"
-  --set optim.lr=${LR:-0.002} --set model.input_bn=${INPUT_BN:-batch} --set loss.queue_size=64 --set loss.momentum=${MOMENTUM:-0.99} --set run.checkpoint_every=${EVERY:-10} --set run.monitor_every=10 --set run.threads=1 --set run.seed=${SEED:-0})
+  --set optim.lr=${LR:-0.002} --set model.input_bn=${INPUT_BN:-batch} --set model.block_bn=${BLOCK_BN:-batch}
+  --set loss.queue_size=64 --set loss.momentum=${MOMENTUM:-0.99} --set run.checkpoint_every=${EVERY:-10} --set run.monitor_every=10 --set run.threads=1 --set run.seed=${SEED:-0})
 PREPARE=(--pipeline-option num_persons=1)
 SUFFIX=m1
 if [ -n "${INIT:-}" ]; then RECIPE+=(--set model.init=$INIT); PREPARE+=(--map-to ntu); SUFFIX=ntu_m1; fi

@@ -34,10 +34,10 @@ def recompute_batchnorm(
     """Set every BatchNorm's running mean/variance of each stream's encoder to the average over
     ``joints`` (N, C, T, V, M): batch statistics averaged over near-equal batches (momentum None),
     dropout off. ``score``: the joints' last channel is a keypoint score (``train.streams``).
-    Parameters are untouched; each encoder's train/eval mode is restored. An input BatchNorm
-    frozen by ``STGCN.freeze_input_statistics`` keeps its statistics."""
+    Parameters are untouched; each encoder's train/eval mode is restored. BatchNorms frozen
+    by ``STGCN.freeze_statistics`` keep their statistics."""
     for stream, encoder in encoders.items():
-        frozen = {id(m.data_bn) for m in encoder.modules() if isinstance(m, STGCN) and m.input_frozen}
+        frozen = {id(n) for m in encoder.modules() if isinstance(m, STGCN) for n in m.frozen_norms()}
         norms = [
             m
             for m in encoder.modules()

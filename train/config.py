@@ -56,7 +56,9 @@ class ModelConfig:
 
     ``input_bn``: ``batch`` (ST-GCN's input BatchNorm standardises every joint coordinate by batch
     statistics, as the official model) or ``frozen`` (it keeps its running statistics, those of
-    ``init`` or mean 0 / variance 1 from scratch; ``train.stgcn.STGCN.freeze_input_statistics``).
+    ``init`` or mean 0 / variance 1 from scratch; ``train.stgcn.STGCN.freeze_statistics``).
+    ``block_bn``: the same for every BatchNorm inside the ST-GCN blocks; ``frozen`` with ``init``
+    continues a pretrained encoder with the statistics of the data it was pretrained on.
     """
 
     method: str = "vcl"
@@ -69,6 +71,7 @@ class ModelConfig:
     logvar_bias: float | None = None
     init: str = ""
     input_bn: str = "batch"
+    block_bn: str = "batch"
 
     @property
     def head(self) -> str:
@@ -189,6 +192,7 @@ class TrainConfig:
 CHOICES = {
     ("model", "method"): ("vcl", "skeletonclr"),
     ("model", "input_bn"): ("batch", "frozen"),
+    ("model", "block_bn"): ("batch", "frozen"),
     ("loss", "kl_schedule"): ("linear", "constant"),
     ("loss", "kl_reduction"): ("mean", "sum"),
     ("run", "device"): ("auto", "cpu", "cuda"),

@@ -197,6 +197,7 @@ class STGCN(nn.Module):
         self.feature_dim = widths[-1]
         self.data_bn = nn.BatchNorm1d(in_channels * v)
         self.input_frozen = False
+        self.blocks_frozen = False
         blocks = []
         c_in = in_channels
         for i, (c_out, stride) in enumerate(zip(widths, strides, strict=True)):
@@ -206,21 +207,32 @@ class STGCN(nn.Module):
         self.st_gcn_networks = nn.ModuleList(blocks)
         self.edge_importance = nn.ParameterList([nn.Parameter(torch.ones_like(a)) for _ in blocks])
 
-    def freeze_input_statistics(self, frozen: bool = True) -> None:
-        """Keep the input BatchNorm normalising with its running statistics in training too
-        (``model.input_bn: frozen``): they stay as loaded or initialised (mean 0, variance 1:
-        coordinates enter unstandardised, scaled by the learnt affine), and
-        ``train.batchnorm.recompute_batchnorm`` leaves them alone. Standardising each joint
-        coordinate by the statistics of a few hundred clips scales near-constant channels (the
-        centred root joint's jitter) up to unit variance; what freezing gains or costs depends on
-        the data (docs/RESULTS.md, "Fourth study")."""
-        self.input_frozen = frozen
-        self.data_bn.train(self.training and not frozen)
+    def freeze_statistics(self, input: bool = False, blocks: bool = False) -> None:
+        """Keep BatchNorms normalising with their running statistics in training too: the input
+        BatchNorm (``input``, ``model.input_bn: frozen``) and/or those inside the blocks
+        (``blocks``, ``model.block_bn: frozen``). They stay as loaded (``model.init``) or
+        initialised (mean 0, variance 1: coordinates enter unstandardised, scaled by the learnt
+        affine), and ``train.batchnorm.recompute_batchnorm`` leaves them alone; their affine still
+        learns. Standardising each joint coordinate by the statistics of a few hundred clips scales
+        near-constant channels (the centred root joint's jitter) up to unit variance; what freezing
+        gains or costs depends on the data (docs/RESULTS.md, "Fourth study", "Fifth study")."""
+        self.input_frozen = input
+        self.blocks_frozen = blocks
+        self.train(self.training)
+
+    def frozen_norms(self) -> list[nn.Module]:
+        """The BatchNorms ``freeze_statistics`` froze."""
+        norms: list[nn.Module] = [self.data_bn] if self.input_frozen else []
+        if self.blocks_frozen:
+            norms += [
+                m for m in self.st_gcn_networks.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+            ]
+        return norms
 
     def train(self, mode: bool = True) -> STGCN:
         super().train(mode)
-        if self.input_frozen:
-            self.data_bn.eval()
+        for norm in self.frozen_norms():
+            norm.eval()
         return self
 
     def forward_maps(self, x: torch.Tensor) -> torch.Tensor:

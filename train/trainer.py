@@ -108,7 +108,7 @@ class Trainer:
         if self.init:
             log.info("encoders start from %s (heads: %s)", m.init, self.init["heads"])
         for encoder in encoders.values():
-            encoder.backbone.freeze_input_statistics(m.input_bn == "frozen")
+            encoder.backbone.freeze_statistics(input=m.input_bn == "frozen", blocks=m.block_bn == "frozen")
         self.method = MomentumContrast(
             encoders,
             self.layout.parents,

@@ -273,7 +273,7 @@ def test_model_init_starts_query_and_key_from_a_checkpoint(
     assert "Traceback" not in err
 
 
-def test_frozen_input_batchnorm_keeps_its_statistics(tiny_data: Path, tmp_path: Path) -> None:
+def test_frozen_batchnorms_keep_their_statistics(tiny_data: Path, tmp_path: Path) -> None:
     first = (
         train(_config(tiny_data, tmp_path / "first", "optim.epochs=2"), progress=False)
         / "checkpoints"
@@ -296,10 +296,30 @@ def test_frozen_input_batchnorm_keeps_its_statistics(tiny_data: Path, tmp_path: 
         assert not torch.allclose(hidden, _running(given.st_gcn_networks[1].tcn[0])[1])  # type: ignore[index]
         mean, var = _running(_encoder(scratch_model.encoders, stream).backbone.data_bn)
         assert torch.equal(mean, torch.zeros_like(mean)) and torch.equal(var, torch.ones_like(var))
-    # in train mode the frozen input BatchNorm normalises with its running statistics
+    # model.block_bn=frozen as well: every backbone BatchNorm keeps the init's statistics
+    every = train(
+        _config(tiny_data, tmp_path / "every", f"model.init={first}", *extra, "model.block_bn=frozen"),
+        progress=False,
+    )
+    every_model, _ = load_checkpoint(every / "checkpoints" / "last")
+    for stream in ("joint", "motion"):
+        given = _encoder(start.encoders, stream).backbone
+        kept = _encoder(every_model.encoders, stream).backbone
+        norms = [m for m in kept.modules() if isinstance(m, torch.nn.BatchNorm2d | torch.nn.BatchNorm1d)]
+        starts = [m for m in given.modules() if isinstance(m, torch.nn.BatchNorm2d | torch.nn.BatchNorm1d)]
+        assert len(norms) == len(starts) == 9  # the input BatchNorm and 8 in the tiny blocks
+        for norm, start_norm in zip(norms, starts, strict=True):
+            for a, b in zip(_running(norm), _running(start_norm), strict=True):
+                assert torch.equal(a, b)
+        assert not torch.equal(kept.st_gcn_networks[1].tcn[0].weight, given.st_gcn_networks[1].tcn[0].weight)  # type: ignore[index]
+    # in train mode the frozen BatchNorms normalise with their running statistics
     backbone = _encoder(start.encoders, "joint").backbone
-    backbone.freeze_input_statistics()
+    backbone.freeze_statistics(input=True)
     backbone.train()
     assert backbone.training and not backbone.data_bn.training
+    assert backbone.st_gcn_networks[1].tcn[0].training  # type: ignore[index]
     x = torch.randn(4, 75, 10)
     assert torch.equal(backbone.data_bn(x), backbone.eval().data_bn(x))
+    backbone.freeze_statistics(blocks=True)
+    backbone.train()
+    assert backbone.data_bn.training and not backbone.st_gcn_networks[1].tcn[0].training  # type: ignore[index]
