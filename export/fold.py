@@ -18,6 +18,14 @@ residual convolutions absorb their BatchNorms in the usual way. ``data_bn`` stay
 (joint, channel) pair, which no shared weight can absorb); so does everything after pooling.
 ONNX Runtime's own fusions cannot do this: the BatchNorm sits after the ReduceSum.
 
+``channels_last_blocks``: the last blocks run on (N, T, V, C) tensors instead (same value), the
+form the int8 variant is quantised from (``export.quantize``). ONNX Runtime runs its integer
+convolutions channels-last; on channels-first tensors it wraps each one in a pair of Transposes,
+because the graph matmul over the joint axis needs (N, C, T, V). Channels-last, that matmul takes
+the constant on the left, stack^T (V * K, V) @ x (N, T, V, C), and the convolutions' explicit
+Transposes cancel against the ones ONNX Runtime inserts, so the integer blocks run without
+layout changes (measured in docs/export.md, "Channels-last integer blocks").
+
 Shapes and outputs are those of ``train.stgcn.STGCN`` in eval mode; ``vcl export`` checks the
 rewritten graph against the original PyTorch model (``export.parity``).
 """
@@ -72,12 +80,26 @@ class FoldedGraphConv(nn.Module):
         stack, constant = cast(torch.Tensor, self.stack), cast(torch.Tensor, self.constant)
         return self.conv(torch.matmul(x, stack)) + constant
 
+    def to_channels_last(self) -> None:
+        """Keep the constants in the form ``forward_channels_last`` uses."""
+        stack, constant = cast(torch.Tensor, self.stack), cast(torch.Tensor, self.constant)
+        self.register_buffer("stack_t", stack.t().contiguous())  # (V * K, V)
+        self.register_buffer("constant_last", constant.permute(0, 2, 3, 1).contiguous())  # (1, 1, V, C_out)
+
+    def forward_channels_last(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, T, V, C_in) -> (N, T, V, C_out), the value of ``forward`` in the other layout."""
+        stack_t, constant = cast(torch.Tensor, self.stack_t), cast(torch.Tensor, self.constant_last)
+        y = torch.matmul(stack_t, x)  # (N, T, V * K, C_in), row w * K + k
+        return self.conv(y.permute(0, 3, 1, 2)).permute(0, 2, 3, 1) + constant
+
 
 class FoldedBlock(nn.Module):
     """An ``STGCNBlock`` in eval mode with its BatchNorms folded: same shapes."""
 
-    def __init__(self, block: STGCNBlock, adjacency: torch.Tensor) -> None:
+    def __init__(self, block: STGCNBlock, adjacency: torch.Tensor, channels_last: bool = False) -> None:
+        """``channels_last``: ``forward`` takes and returns (N, T, V, C) instead of (N, C, T, V)."""
         super().__init__()
+        self.channels_last = channels_last
         tcn = block.tcn
         self.gcn = FoldedGraphConv(block.gcn.conv, adjacency, cast(nn.BatchNorm2d, tcn[0]))
         self.tcn = fold_conv_bn(cast(nn.Conv2d, tcn[2]), cast(nn.BatchNorm2d, tcn[3]))
@@ -85,8 +107,12 @@ class FoldedBlock(nn.Module):
         if self.residual_kind == "conv":
             residual = block.residual
             self.residual = fold_conv_bn(cast(nn.Conv2d, residual[0]), cast(nn.BatchNorm2d, residual[1]))
+        if channels_last:
+            self.gcn.to_channels_last()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_last:
+            return self._forward_channels_last(x)
         out = self.tcn(torch.relu(self.gcn(x)))
         if self.residual_kind == "identity":
             out = out + x
@@ -94,19 +120,34 @@ class FoldedBlock(nn.Module):
             out = out + self.residual(x)
         return torch.relu(out)
 
+    def _forward_channels_last(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, T, V, C_in) -> (N, T', V, C_out); each convolution between a pair of permutes."""
+        hidden = torch.relu(self.gcn.forward_channels_last(x)).permute(0, 3, 1, 2)
+        out = self.tcn(hidden).permute(0, 2, 3, 1)
+        if self.residual_kind == "identity":
+            out = out + x
+        elif self.residual_kind == "conv":
+            out = out + self.residual(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+        return torch.relu(out)
+
 
 class FoldedSTGCN(nn.Module):
-    """``STGCN`` in eval mode, folded: (N, C, T, V, M) -> (N, 256)."""
+    """``STGCN`` in eval mode, folded: (N, C, T, V, M) -> (N, 256). ``channels_last_blocks``: how
+    many of the last blocks run channels-last (module docstring); the maps come out as before."""
 
-    def __init__(self, backbone: STGCN) -> None:
+    def __init__(self, backbone: STGCN, channels_last_blocks: int = 0) -> None:
         super().__init__()
         self.data_bn = copy.deepcopy(backbone.data_bn).eval()
         self.feature_dim = backbone.feature_dim
         self.in_channels, self.num_joints = backbone.in_channels, backbone.num_joints
         a: torch.Tensor = backbone.A  # type: ignore[assignment]
+        count = len(backbone.st_gcn_networks)
+        if not 0 <= channels_last_blocks <= count:
+            raise ValueError(f"channels_last_blocks {channels_last_blocks}: the backbone has {count} blocks")
+        pairs = zip(backbone.st_gcn_networks, backbone.edge_importance, strict=True)
         self.blocks = nn.ModuleList(
-            FoldedBlock(block, a * importance)  # type: ignore[arg-type]
-            for block, importance in zip(backbone.st_gcn_networks, backbone.edge_importance, strict=True)
+            FoldedBlock(block, a * importance, i >= count - channels_last_blocks)  # type: ignore[arg-type]
+            for i, (block, importance) in enumerate(pairs)
         )
 
     def forward_maps(self, x: torch.Tensor) -> torch.Tensor:
@@ -114,9 +155,13 @@ class FoldedSTGCN(nn.Module):
         n, c, t, v, m = x.shape
         x = x.permute(0, 4, 3, 1, 2).reshape(n * m, v * c, t)
         x = self.data_bn(x).view(n * m, v, c, t).permute(0, 2, 3, 1)
+        last = False
         for block in self.blocks:
+            if block.channels_last and not last:
+                x = x.permute(0, 2, 3, 1)  # (N, T, V, C)
+            last = bool(block.channels_last)
             x = block(x)
-        return x
+        return x.permute(0, 3, 1, 2) if last else x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, m = x.shape[0], x.shape[-1]
@@ -124,9 +169,10 @@ class FoldedSTGCN(nn.Module):
 
 
 @torch.no_grad()
-def fold_model(model: MultiStreamModel) -> MultiStreamModel:
-    """A copy of ``model`` (eval mode) whose backbones are ``FoldedSTGCN``; the original is untouched."""
+def fold_model(model: MultiStreamModel, channels_last_blocks: int = 0) -> MultiStreamModel:
+    """A copy of ``model`` (eval mode) whose backbones are ``FoldedSTGCN`` (their last
+    ``channels_last_blocks`` blocks channels-last); the original is untouched."""
     folded = copy.deepcopy(model).eval()
     for encoder in folded.encoders.values():
-        encoder.backbone = FoldedSTGCN(cast(STGCN, encoder.backbone))
+        encoder.backbone = FoldedSTGCN(cast(STGCN, encoder.backbone), channels_last_blocks)
     return folded.eval()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -24,6 +24,7 @@ from common.publish import publish_dir
 from export.fold import fold_model
 from export.graph import ExportGraph
 from export.parity import PARITY_BATCHES, check_parity
+from export.quantize import INT8_BLOCKS
 from export.reference import ReferenceSpec, reference_block
 from runtime.manifest import MANIFEST_FORMAT
 from runtime.model import OnnxModel
@@ -121,6 +122,26 @@ CALIBRATION_CLIPS = 64
 INT8_GUARD_CLIPS = 256
 INT8_MAX_TOP1_DROP = 0.01
 INT8_MIN_AGREEMENT = 0.90
+
+
+def _write_onnx(graph: ExportGraph, example: torch.Tensor, path: Path, checkpoint: Path) -> None:
+    """Export ``graph`` to ``path`` (batch axis dynamic); a failure is an ``ExportError``."""
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    try:
+        torch.onnx.export(
+            graph,
+            (example,),
+            str(path),
+            dynamo=True,
+            input_names=["joints"],
+            output_names=graph.all_names,
+            dynamic_shapes={"joints": {0: batch}},
+            opset_version=OPSET,
+            verbose=False,
+            external_data=False,
+        )
+    except Exception as err:  # the exporter raises many kinds
+        raise ExportError(f"{checkpoint}: ONNX export failed: {type(err).__name__}: {err}") from None
 
 
 def _variant(fp32_path: Path, precision: str, out: Path, calibration: np.ndarray) -> Path:
@@ -222,24 +243,9 @@ def export_checkpoint(
     skip = t if skip_absent and m > 1 else None
     exported = ExportGraph(fold_model(model) if fold_bn else model, centers, skip).eval()
     c = spec_output_channels(meta["pipeline"])
+    example = torch.zeros(2, c, t, layout.num_joints, m)
     with publish_dir(out) as tmp:
-        example = torch.zeros(2, c, t, layout.num_joints, m)
-        batch = torch.export.Dim("batch", min=1, max=4096)
-        try:
-            torch.onnx.export(
-                exported,
-                (example,),
-                str(tmp / "model.onnx"),
-                dynamo=True,
-                input_names=["joints"],
-                output_names=graph.all_names,
-                dynamic_shapes={"joints": {0: batch}},
-                opset_version=OPSET,
-                verbose=False,
-                external_data=False,
-            )
-        except Exception as err:  # the exporter raises many kinds
-            raise ExportError(f"{checkpoint}: ONNX export failed: {type(err).__name__}: {err}") from None
+        _write_onnx(exported, example, tmp / "model.onnx", checkpoint)
         outputs = {}
         with torch.no_grad():
             for name, value in zip(graph.all_names, graph(example), strict=True):
@@ -312,7 +318,17 @@ def export_checkpoint(
             precisions = tuple(p for p in precisions if p != "int8")
             manifest["variants_left_out"] = {"int8": "the model has no classifier to guard an int8 variant"}
         for precision in precisions:
-            path = _variant(tmp / "model.onnx", precision, tmp, calibration)
+            graph_file = tmp / "model.onnx"
+            if (
+                precision == "int8" and fold_bn
+            ):  # quantised from the graph whose int8 blocks run channels-last
+                depth = min(len(cast(Any, e).backbone.st_gcn_networks) for e in model.encoders.values())
+                graph_file = tmp / "int8_source.onnx"
+                last = ExportGraph(fold_model(model, min(INT8_BLOCKS, depth)), centers, skip).eval()
+                _write_onnx(last, example, graph_file, checkpoint)
+            path = _variant(graph_file, precision, tmp, calibration)
+            if graph_file.name == "int8_source.onnx":
+                graph_file.unlink()
             manifest["variants"][precision] = {"file": path.name, "sha256": sha256_file(path)}
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
             delta = _delta(reference, OnnxModel(tmp, precision=precision).run(joints))

@@ -65,6 +65,13 @@ def test_vcl_checkpoint_exports_mu_and_sigma(vcl_export: tuple[Path, Path]) -> N
         assert -1 <= delta["embedding_min_cosine"] <= 1  # recorded; this tiny model's centred mu
         # deviations are below fp16 resolution, so its variants do not keep neighbours (measured -0.19)
     assert manifest["variants"]["fp16"]["accuracy_delta_vs_fp32"]["max_abs_error"]["joint_mu"] < 1e-3
+    # int8 is quantised from the channels-last form of the blocks (all 3 of this tiny model): each
+    # stream's graph matmuls take the adjacency stack^T (V * K, V) on the left, in u8
+    import onnx
+
+    int8 = onnx.load(str(model_dir / "model.int8.onnx"))
+    stacks = [i for i in int8.graph.initializer if tuple(i.dims) == (75, 25)]
+    assert len(stacks) == 2 * 3 and {i.data_type for i in stacks} == {onnx.TensorProto.UINT8}
     model = OnnxModel(model_dir)
     out = model.run(np.random.default_rng(0).normal(0, 0.2, (3, 3, 50, 25, 2)).astype(np.float32))
     assert (out["joint_sigma"] > 0).all() and out["embedding"].shape == (3, 16)

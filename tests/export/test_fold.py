@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from export.fold import FoldedSTGCN, fold_model
@@ -37,6 +38,25 @@ def test_folded_backbone_matches_eval_mode() -> None:
         expected, got = backbone(x), FoldedSTGCN(backbone)(x)
     assert got.shape == expected.shape == (3, 16)
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_channels_last_blocks_compute_the_same_maps() -> None:
+    torch.manual_seed(0)
+    # identity, strided conv and plain conv residuals all among the channels-last blocks
+    backbone = _randomised(
+        STGCN(torch.as_tensor(spatial_partition(NTU)), widths=(8, 8, 16, 16), strides=(1, 1, 2, 1))
+    )
+    x = torch.randn(3, 3, 20, 25, 2)
+    with torch.no_grad():
+        expected = backbone.forward_maps(x)
+        for blocks in (1, 3, 4):
+            folded = FoldedSTGCN(backbone, channels_last_blocks=blocks)
+            assert [b.channels_last for b in folded.blocks] == [i >= 4 - blocks for i in range(4)]
+            got = folded.forward_maps(x)
+            assert got.shape == expected.shape == (6, 16, 10, 25)
+            torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="channels_last_blocks 5: the backbone has 4 blocks"):
+        FoldedSTGCN(backbone, channels_last_blocks=5)
 
 
 def test_fold_model_leaves_the_original_alone() -> None:

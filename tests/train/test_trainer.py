@@ -212,6 +212,13 @@ def _encoder(encoders: object, stream: str) -> StreamEncoder:
     return encoder
 
 
+def _block_norm(backbone: object) -> torch.nn.BatchNorm2d:
+    """The first BatchNorm of block 1's temporal unit."""
+    norm = backbone.st_gcn_networks[1].tcn[0]  # type: ignore[attr-defined]
+    assert isinstance(norm, torch.nn.BatchNorm2d)
+    return norm
+
+
 def _running(module: object) -> tuple[torch.Tensor, torch.Tensor]:
     """A BatchNorm's running mean and variance."""
     assert isinstance(module, torch.nn.modules.batchnorm._BatchNorm)
@@ -311,15 +318,15 @@ def test_frozen_batchnorms_keep_their_statistics(tiny_data: Path, tmp_path: Path
         for norm, start_norm in zip(norms, starts, strict=True):
             for a, b in zip(_running(norm), _running(start_norm), strict=True):
                 assert torch.equal(a, b)
-        assert not torch.equal(kept.st_gcn_networks[1].tcn[0].weight, given.st_gcn_networks[1].tcn[0].weight)  # type: ignore[index]
+        assert not torch.equal(_block_norm(kept).weight, _block_norm(given).weight)
     # in train mode the frozen BatchNorms normalise with their running statistics
     backbone = _encoder(start.encoders, "joint").backbone
     backbone.freeze_statistics(input=True)
     backbone.train()
     assert backbone.training and not backbone.data_bn.training
-    assert backbone.st_gcn_networks[1].tcn[0].training  # type: ignore[index]
+    assert _block_norm(backbone).training
     x = torch.randn(4, 75, 10)
     assert torch.equal(backbone.data_bn(x), backbone.eval().data_bn(x))
     backbone.freeze_statistics(blocks=True)
     backbone.train()
-    assert backbone.data_bn.training and not backbone.st_gcn_networks[1].tcn[0].training  # type: ignore[index]
+    assert backbone.data_bn.training and not _block_norm(backbone).training
