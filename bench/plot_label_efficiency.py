@@ -9,8 +9,9 @@ and the fused linear probe of every kept
 pretraining checkpoint against the ridge floor (``ssl/``: the first study, key-encoder momentum
 0.999, dashed; ``ssl_m099/``: momentum 0.99, solid; bench/ssl_study.sh; ``pool/``: momentum 0.99
 pretrained with the other dataset's clips too, dash-dotted; bench/pool_study.sh; ``init/`` and
-``init_frozen/``: VCL continued from the authors' NTU-60 encoders, ``INIT=... bash
-bench/ssl_study.sh``, each starting at its own ``random`` arm, dotted).
+``init_frozen/``, ``init_allfrozen/``: VCL (and SkeletonCLR in the last) continued from the
+authors' NTU-60 encoders, ``INIT=... bash bench/ssl_study.sh``, each starting at its own ``random``
+arm, dotted).
 Usage: python bench/plot_label_efficiency.py [--out docs/results] [--table]"""
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ STUDIES = {
     "pool": ("0.99, + the other dataset's clips", "-."),
     "init": ("from the authors' NTU-60 encoders", (0, (1, 1))),
     "init_frozen": ("NTU-60 encoders, input BN frozen", (0, (5, 1, 1, 1, 1, 1))),
+    "init_allfrozen": ("NTU-60 encoders, every BN frozen", (0, (3, 1))),
 }
 
 
