@@ -319,9 +319,8 @@ def export_checkpoint(
             manifest["variants_left_out"] = {"int8": "the model has no classifier to guard an int8 variant"}
         for precision in precisions:
             graph_file = tmp / "model.onnx"
-            if (
-                precision == "int8" and fold_bn
-            ):  # quantised from the graph whose int8 blocks run channels-last
+            # int8 is quantised from the graph whose integer blocks run channels-last (export.fold)
+            if precision == "int8" and fold_bn:
                 depth = min(len(cast(Any, e).backbone.st_gcn_networks) for e in model.encoders.values())
                 graph_file = tmp / "int8_source.onnx"
                 last = ExportGraph(fold_model(model, min(INT8_BLOCKS, depth)), centers, skip).eval()
