@@ -22,6 +22,35 @@ def bench_parser(doc: str | None) -> argparse.ArgumentParser:
     return argparse.ArgumentParser(description=doc.splitlines()[0] if doc else None)
 
 
+def model_parser(doc: str | None, repeats: int) -> argparse.ArgumentParser:
+    """``bench_parser`` with the arguments of a bench over an exported model directory: ``model``,
+    ``--repeats`` and ``--batches`` (default 1 and 32)."""
+    parser = bench_parser(doc)
+    parser.add_argument("model", type=Path)
+    parser.add_argument("--repeats", type=int, default=repeats)
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 32])
+    return parser
+
+
+def ort_session(
+    path: Path, intra: int = 2, inter: int = 1, parallel: bool = False, optimized: Path | None = None
+) -> Any:
+    """An ONNX Runtime CPU session as the server runs one (every graph optimisation, no spinning):
+    ``intra`` x ``inter`` threads, the parallel execution mode if asked, the optimised graph saved
+    to ``optimized`` if given."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads, options.inter_op_num_threads = intra, inter
+    options.execution_mode = ort.ExecutionMode.ORT_PARALLEL if parallel else ort.ExecutionMode.ORT_SEQUENTIAL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    if optimized is not None:
+        options.optimized_model_filepath = str(optimized)
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
 def time_calls(fn: Callable[[], object], repeats: int, warmup: int = 1) -> np.ndarray:
     """Seconds of each of ``repeats`` calls of ``fn``, after ``warmup`` untimed ones."""
     for _ in range(warmup):

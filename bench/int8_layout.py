@@ -18,29 +18,16 @@ import json
 import tempfile
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 
-from harness import bench_parser, ratio, time_calls
-
-
-def session(path: Path, optimized: Path) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = 2
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.optimized_model_filepath = str(optimized)
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+from harness import model_parser, ort_session, ratio, time_calls
 
 
 def main() -> None:
-    parser = bench_parser(__doc__)
-    parser.add_argument("model", type=Path)
-    parser.add_argument("--repeats", type=int, default=8)
-    parser.add_argument("--batches", type=int, nargs="+", default=[1, 32])
-    args = parser.parse_args()
+    args = model_parser(__doc__, repeats=8).parse_args()
 
     from export.onnx_export import CALIBRATION_CLIPS, fixture_joints
     from export.quantize import INT8_BLOCKS, quantize_int8
@@ -58,12 +45,11 @@ def main() -> None:
             quantize_int8(args.model / "model.onnx", path, calibration, "joints", blocks=blocks)
             graphs[f"channels-first, {blocks} blocks"] = path
         graphs[f"channels-last, {INT8_BLOCKS} blocks (exported)"] = args.model / "model.int8.onnx"
-        fp32 = session(args.model / "model.onnx", Path(tmp) / "fp32.opt.onnx")
-        sessions = {
-            name: session(p, Path(tmp) / f"{i}.opt.onnx") for i, (name, p) in enumerate(graphs.items())
-        }
+        fp32 = ort_session(args.model / "model.onnx")
+        optimized = {name: Path(tmp) / f"{i}.opt.onnx" for i, name in enumerate(graphs)}
+        sessions = {name: ort_session(p, optimized=optimized[name]) for name, p in graphs.items()}
 
-        def fused(s: ort.InferenceSession) -> np.ndarray:
+        def fused(s: Any) -> np.ndarray:
             return np.concatenate(
                 [
                     s.run(["fused_logits"], {"joints": held_out[i : i + 32]})[0]
@@ -72,8 +58,8 @@ def main() -> None:
             ).argmax(1)
 
         reference = fused(fp32)
-        for i, (name, s) in enumerate(sessions.items()):
-            nodes = onnx.load(str(Path(tmp) / f"{i}.opt.onnx")).graph.node
+        for name, s in sessions.items():
+            nodes = onnx.load(str(optimized[name])).graph.node
             transposes = sum(n.op_type == "Transpose" for n in nodes)
             agreement = float((fused(s) == reference).mean())
             print(

@@ -15,39 +15,24 @@ from __future__ import annotations
 
 import json
 from functools import partial
-from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
-from harness import bench_parser, ratio, time_calls
+from harness import model_parser, ort_session, ratio, time_calls
 
 CONFIGS = {"sequential 2x1": ("seq", 2, 1), "parallel 1x2": ("par", 1, 2), "parallel 2x2": ("par", 2, 2)}
 
 
-def session(path: Path, mode: str, intra: int, inter: int) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads, options.inter_op_num_threads = intra, inter
-    options.execution_mode = (
-        ort.ExecutionMode.ORT_PARALLEL if mode == "par" else ort.ExecutionMode.ORT_SEQUENTIAL
-    )
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
 def main() -> None:
-    parser = bench_parser(__doc__)
-    parser.add_argument("model", type=Path)
-    parser.add_argument("--repeats", type=int, default=6)
-    parser.add_argument("--batches", type=int, nargs="+", default=[1, 32])
-    args = parser.parse_args()
+    args = model_parser(__doc__, repeats=6).parse_args()
     manifest = json.loads((args.model / "manifest.json").read_text())
     shape = manifest["input"]["shape"][1:]  # (C, T, V, M)
     rng = np.random.default_rng(0)
     for graph in sorted(p.name for p in args.model.glob("*.onnx")):
-        sessions = {name: session(args.model / graph, *c) for name, c in CONFIGS.items()}
+        sessions = {
+            name: ort_session(args.model / graph, intra, inter, mode == "par")
+            for name, (mode, intra, inter) in CONFIGS.items()
+        }
         input_name = sessions["sequential 2x1"].get_inputs()[0].name
         for batch in args.batches:
             x = (0.3 * rng.standard_normal((batch, *shape))).astype(np.float32)
