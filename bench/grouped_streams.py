@@ -21,7 +21,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from harness import bench_parser, ratio, time_calls
+from harness import alternated_medians, bench_parser, ratio
 
 STREAMS = ("joint", "bone", "motion")
 SHAPE = (3, 50, 25, 2)  # (C, T, V, M) of the NTU-60 model
@@ -172,15 +172,11 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- |")
     for batch in args.batches:
         x = np.random.default_rng(0).standard_normal((batch, 3 * c, t, v, m)).astype(np.float32)
-        times: dict[str, list[float]] = {name: [] for name in sessions}
-        for s in sessions.values():
-            s.run(None, {"x": x})  # warm-up
-        for _ in range(args.repeats):  # alternated, so load from elsewhere hits both alike
-            for name, s in sessions.items():
-                times[name].extend(time_calls(partial(s.run, None, {"x": x}), 1, warmup=0))
-        base = float(np.median(times["three passes"]))
-        for name, values in times.items():
-            p50 = float(np.median(values))
+        medians = alternated_medians(
+            {n: partial(s.run, None, {"x": x}) for n, s in sessions.items()}, args.repeats
+        )
+        base = medians["three passes"]
+        for name, p50 in medians.items():
             print(f"| {batch} | {name} | {1e3 * p50:.1f} | {batch / p50:.1f} | {ratio(base, p50)} |")
 
 

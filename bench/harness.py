@@ -63,6 +63,18 @@ def time_calls(fn: Callable[[], object], repeats: int, warmup: int = 1) -> np.nd
     return times
 
 
+def alternated_medians(calls: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Median seconds per call of each of ``calls``, after one untimed call each, the calls
+    alternated round by round so that drifting load from elsewhere hits every one alike."""
+    for fn in calls.values():
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(repeats):
+        for name, fn in calls.items():
+            times[name].extend(time_calls(fn, 1, warmup=0))
+    return {name: float(np.median(t)) for name, t in times.items()}
+
+
 def matmul_rate(size: int = 2048, repeats: int = 10) -> float:
     """The float32 FLOP/s torch reaches on this machine in a ``size`` x ``size`` matmul."""
     import torch

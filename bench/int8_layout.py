@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from harness import model_parser, ort_session, ratio, time_calls
+from harness import alternated_medians, model_parser, ort_session, ratio
 
 
 def main() -> None:
@@ -71,17 +71,12 @@ def main() -> None:
         outputs = ["fused_logits", "embedding"]
         for batch in args.batches:
             x = (0.3 * rng.standard_normal((batch, *shape))).astype(np.float32)  # both person slots filled
-            times: dict[str, list[float]] = {name: [] for name in sessions}
-            for s in sessions.values():
-                s.run(outputs, {"joints": x})
-            for _ in range(args.repeats):  # alternated, so drifting load hits every graph alike
-                for name, s in sessions.items():
-                    times[name].extend(time_calls(partial(s.run, outputs, {"joints": x}), 1, warmup=0))
-            base = float(np.median(next(iter(times.values()))))
-            cells = [
-                f"{name} {1e3 * np.median(t):.1f} ms ({ratio(base, float(np.median(t)))})"
-                for name, t in times.items()
-            ]
+            feed = {"joints": x}
+            medians = alternated_medians(
+                {n: partial(s.run, outputs, feed) for n, s in sessions.items()}, args.repeats
+            )
+            base = next(iter(medians.values()))
+            cells = [f"{name} {1e3 * t:.1f} ms ({ratio(base, t)})" for name, t in medians.items()]
             print(f"B={batch}: " + ", ".join(cells), flush=True)
 
 

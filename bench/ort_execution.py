@@ -18,7 +18,7 @@ from functools import partial
 
 import numpy as np
 
-from harness import model_parser, ort_session, ratio, time_calls
+from harness import alternated_medians, model_parser, ort_session, ratio
 
 CONFIGS = {"sequential 2x1": ("seq", 2, 1), "parallel 1x2": ("par", 1, 2), "parallel 2x2": ("par", 2, 2)}
 
@@ -39,16 +39,12 @@ def main() -> None:
             outputs = [s.run(None, {input_name: x}) for s in sessions.values()]
             for other in outputs[1:]:  # the same numbers, whichever mode runs them
                 assert all(np.allclose(a, b, atol=1e-4) for a, b in zip(outputs[0], other, strict=True))
-            times: dict[str, list[float]] = {name: [] for name in sessions}
             feed = {input_name: x}
-            for _ in range(args.repeats):  # alternated, so drifting load hits every mode alike
-                for name, s in sessions.items():
-                    times[name].extend(time_calls(partial(s.run, None, feed), 1, warmup=0))
-            base = float(np.median(times["sequential 2x1"]))
-            cells = [
-                f"{name} {1e3 * np.median(t):.1f} ms ({ratio(base, float(np.median(t)))})"
-                for name, t in times.items()
-            ]
+            medians = alternated_medians(
+                {n: partial(s.run, None, feed) for n, s in sessions.items()}, args.repeats
+            )
+            base = medians["sequential 2x1"]
+            cells = [f"{name} {1e3 * t:.1f} ms ({ratio(base, t)})" for name, t in medians.items()]
             print(f"{graph} B={batch}: " + ", ".join(cells), flush=True)
 
 
