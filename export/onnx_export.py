@@ -319,16 +319,20 @@ def export_checkpoint(
             manifest["variants_left_out"] = {"int8": "the model has no classifier to guard an int8 variant"}
         for precision in precisions:
             graph_file = tmp / "model.onnx"
+            depth = min(len(cast(Any, e).backbone.st_gcn_networks) for e in model.encoders.values())
+            blocks = min(INT8_BLOCKS, depth)
             # int8 is quantised from the graph whose integer blocks run channels-last (export.fold)
             if precision == "int8" and fold_bn:
-                depth = min(len(cast(Any, e).backbone.st_gcn_networks) for e in model.encoders.values())
                 graph_file = tmp / "int8_source.onnx"
-                last = ExportGraph(fold_model(model, min(INT8_BLOCKS, depth)), centers, skip).eval()
+                last = ExportGraph(fold_model(model, blocks), centers, skip).eval()
                 _write_onnx(last, example, graph_file, checkpoint)
             path = _variant(graph_file, precision, tmp, calibration)
             if graph_file.name == "int8_source.onnx":
                 graph_file.unlink()
             manifest["variants"][precision] = {"file": path.name, "sha256": sha256_file(path)}
+            if precision == "int8":  # how it was built: the last blocks of every stream, and their layout
+                manifest["variants"]["int8"]["quantised_blocks"] = blocks
+                manifest["variants"]["int8"]["layout"] = "channels_last" if fold_bn else "channels_first"
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
             delta = _delta(reference, OnnxModel(tmp, precision=precision).run(joints))
             manifest["variants"][precision]["accuracy_delta_vs_fp32"] = delta

@@ -72,6 +72,8 @@ def test_vcl_checkpoint_exports_mu_and_sigma(vcl_export: tuple[Path, Path]) -> N
     int8 = onnx.load(str(model_dir / "model.int8.onnx"))
     stacks = [i for i in int8.graph.initializer if tuple(i.dims) == (75, 25)]
     assert len(stacks) == 2 * 3 and {i.data_type for i in stacks} == {onnx.TensorProto.UINT8}
+    built = manifest["variants"]["int8"]
+    assert (built["quantised_blocks"], built["layout"]) == (3, "channels_last")
     model = OnnxModel(model_dir)
     out = model.run(np.random.default_rng(0).normal(0, 0.2, (3, 3, 50, 25, 2)).astype(np.float32))
     assert (out["joint_sigma"] > 0).all() and out["embedding"].shape == (3, 16)
