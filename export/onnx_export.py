@@ -144,7 +144,7 @@ def _write_onnx(graph: ExportGraph, example: torch.Tensor, path: Path, checkpoin
         raise ExportError(f"{checkpoint}: ONNX export failed: {type(err).__name__}: {err}") from None
 
 
-def _variant(fp32_path: Path, precision: str, out: Path, calibration: np.ndarray) -> Path:
+def _variant(fp32_path: Path, precision: str, out: Path, calibration: np.ndarray, int8_blocks: int) -> Path:
     if precision == "fp16":
         import onnx
         from onnxruntime.transformers.float16 import convert_float_to_float16
@@ -157,7 +157,7 @@ def _variant(fp32_path: Path, precision: str, out: Path, calibration: np.ndarray
         from export.quantize import quantize_int8
 
         path = out / "model.int8.onnx"
-        if quantize_int8(fp32_path, path, calibration, "joints") == 0:
+        if quantize_int8(fp32_path, path, calibration, "joints", int8_blocks) == 0:
             raise ExportError(f"{fp32_path}: int8: no ST-GCN block found in the graph to quantise")
         return path
     raise ExportError(f"unknown precision {precision!r}; choose fp16 or int8")
@@ -317,20 +317,20 @@ def export_checkpoint(
         if int8_if_guarded and "int8" in precisions and "fused_logits" not in reference:
             precisions = tuple(p for p in precisions if p != "int8")
             manifest["variants_left_out"] = {"int8": "the model has no classifier to guard an int8 variant"}
+        depth = min(len(cast(Any, e).backbone.st_gcn_networks) for e in model.encoders.values())
+        blocks = min(INT8_BLOCKS, depth)  # the last blocks of every stream that int8 quantises
         for precision in precisions:
             graph_file = tmp / "model.onnx"
-            depth = min(len(cast(Any, e).backbone.st_gcn_networks) for e in model.encoders.values())
-            blocks = min(INT8_BLOCKS, depth)
             # int8 is quantised from the graph whose integer blocks run channels-last (export.fold)
             if precision == "int8" and fold_bn:
                 graph_file = tmp / "int8_source.onnx"
                 last = ExportGraph(fold_model(model, blocks), centers, skip).eval()
                 _write_onnx(last, example, graph_file, checkpoint)
-            path = _variant(graph_file, precision, tmp, calibration)
+            path = _variant(graph_file, precision, tmp, calibration, blocks)
             if graph_file.name == "int8_source.onnx":
                 graph_file.unlink()
             manifest["variants"][precision] = {"file": path.name, "sha256": sha256_file(path)}
-            if precision == "int8":  # how it was built: the last blocks of every stream, and their layout
+            if precision == "int8":  # how it was built: how many blocks, and their layout
                 manifest["variants"]["int8"]["quantised_blocks"] = blocks
                 manifest["variants"]["int8"]["layout"] = "channels_last" if fold_bn else "channels_first"
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
